@@ -1,0 +1,28 @@
+# layeratlas: config -> datasets -> models -> exported extractors -> features -> per-layer analyses -> report
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default, unless the user names a config: `--configfile X` then replaces it instead of
+# being deep-merged into it (which would silently keep the default's models and datasets).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

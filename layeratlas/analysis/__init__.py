@@ -1,0 +1,1 @@
+"""Analyses of extracted layer features: class variances and 2-D embeddings."""

@@ -1,0 +1,131 @@
+"""2-D embeddings (PCA, t-SNE, UMAP) of layer features."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.decomposition import PCA
+
+from layeratlas.analysis.variance import check_finite
+
+METHODS = ("pca", "tsne", "umap")
+
+# t-SNE and UMAP first reduce wider features to this many principal components: standard
+# practice, it removes noise dimensions and makes the neighbour search much cheaper.
+_PRE_PCA_DIMS = 50
+# Set by embed() itself; letting params override them would break the (n, 2) contract.
+_RESERVED = frozenset({"n_components", "random_state", "n_jobs"})
+
+
+def _pre_reduce(features: np.ndarray, seed: int) -> np.ndarray:
+    n, d = features.shape
+    if d > _PRE_PCA_DIMS:
+        features = PCA(n_components=min(_PRE_PCA_DIMS, n), random_state=seed).fit_transform(features)
+    return np.ascontiguousarray(features, dtype=np.float64)
+
+
+def embed(
+    features: np.ndarray,
+    method: str,
+    *,
+    seed: int,
+    n_jobs: int = 1,
+    params: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """Embed ``features`` (n, d) in 2-D with ``method`` (one of METHODS); returns (n, 2) float32.
+
+    ``params`` may set ``perplexity`` (t-SNE, default 30, clipped to (n-1)/3), ``n_neighbors``
+    (UMAP, default 15, clipped to n-1), ``min_dist`` (UMAP, default 0.1); other keys go to
+    the method's constructor. UMAP runs single-threaded whatever ``n_jobs``, because a fixed
+    ``random_state`` disables its parallelism.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown embedding method {method!r}; expected one of {METHODS}")
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}")
+    n = features.shape[0]
+    if n < 5:
+        raise ValueError(f"need at least 5 samples to embed, got {n}")
+    check_finite(features)
+    extra = dict(params or {})
+    if reserved := _RESERVED & extra.keys():
+        raise ValueError(f"params must not set {sorted(reserved)}; embed() sets them itself")
+
+    if method == "pca":
+        coords = PCA(n_components=2, random_state=seed, **extra).fit_transform(features)
+    elif method == "tsne":
+        from openTSNE import TSNE  # lazy: only needed for t-SNE
+
+        perplexity = min(float(extra.pop("perplexity", 30)), (n - 1) / 3)
+        tsne = TSNE(
+            n_components=2,
+            perplexity=perplexity,
+            random_state=seed,
+            n_jobs=n_jobs,
+            **{"initialization": "pca", **extra},
+        )
+        coords = np.asarray(tsne.fit(_pre_reduce(features, seed)))
+    else:
+        import umap  # lazy: importing umap (numba) takes seconds
+
+        reducer = umap.UMAP(
+            n_components=2,
+            n_neighbors=min(int(extra.pop("n_neighbors", 15)), n - 1),
+            min_dist=float(extra.pop("min_dist", 0.1)),
+            random_state=seed,
+            # A fixed random_state makes UMAP single-threaded anyway; passing n_jobs > 1
+            # would only add a warning to every call.
+            n_jobs=1,
+            **extra,
+        )
+        coords = reducer.fit_transform(_pre_reduce(features, seed))
+    return np.asarray(coords, dtype=np.float32)
+
+
+def embedding_table(
+    coords: np.ndarray,
+    sample_ids: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+) -> pl.DataFrame:
+    """One row per sample: sample_id, label, class_name (class_names[label]), x, y."""
+    coords, sample_ids, labels = np.asarray(coords), np.asarray(sample_ids), np.asarray(labels)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must have shape (n, 2), got {coords.shape}")
+    if not len(coords) == len(sample_ids) == len(labels):
+        raise ValueError(
+            f"lengths differ: {len(coords)} coords, {len(sample_ids)} sample_ids, {len(labels)} labels"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(f"labels must index class_names (length {len(class_names)})")
+    return pl.DataFrame(
+        {
+            "sample_id": sample_ids,
+            "label": labels,
+            "class_name": [str(class_names[int(c)]) for c in labels],
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+        },
+        schema={
+            "sample_id": pl.Int64,
+            "label": pl.Int64,
+            "class_name": pl.Utf8,
+            "x": pl.Float32,
+            "y": pl.Float32,
+        },
+    )
+
+
+def explained_variance(features: np.ndarray, n_components: int = 10, seed: int = 0) -> np.ndarray:
+    """PCA explained-variance ratios of the first ``n_components`` (capped at min(n, d))."""
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}")
+    check_finite(features)
+    k = min(n_components, *features.shape)
+    pca = PCA(n_components=k, random_state=seed).fit(features)
+    return pca.explained_variance_ratio_.astype(np.float64)

@@ -1,0 +1,201 @@
+"""Intra- and inter-class variance of layer features.
+
+Definitions (reproduced from the student report):
+
+- intra-class variance of class c: mean over the samples of c of the squared L2 distance
+  between the sample's feature vector and the class mean vector;
+- inter-class variance of classes (i, j): squared L2 distance between the two class means;
+- the mean intra-class variance averages over classes, the mean inter-class variance over
+  the K*(K-1)/2 unordered pairs i < j.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+# Each float64 chunk stays around this size, so memory does not scale with the sample count.
+_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class ClassVariances:
+    """Per-class intra variances and pairwise inter variances (float64)."""
+
+    classes: np.ndarray  # (K,) int64 class ids present, sorted
+    counts: np.ndarray  # (K,) int64 samples per class
+    intra: np.ndarray  # (K,) float64
+    inter: np.ndarray  # (K, K) float64, symmetric, zero diagonal
+
+    @property
+    def mean_intra(self) -> float:
+        """Plain mean of the per-class intra-class variances."""
+        return float(np.mean(self.intra))
+
+    @property
+    def mean_inter(self) -> float:
+        """Mean inter-class variance over unordered pairs i < j; nan when K < 2."""
+        k = len(self.classes)
+        if k < 2:
+            return float("nan")
+        return float(np.mean(self.inter[np.triu_indices(k, 1)]))
+
+
+def default_chunk_rows(n_features: int) -> int:
+    """Rows per chunk so that one float64 chunk takes about 64 MiB."""
+    return max(1, _CHUNK_BYTES // (8 * max(1, n_features)))
+
+
+def _nonfinite_error(bad_rows: np.ndarray) -> ValueError:
+    first = ", ".join(str(int(i)) for i in bad_rows[:10])
+    more = ", ..." if len(bad_rows) > 10 else ""
+    return ValueError(
+        f"features contain non-finite values (NaN or inf) in {len(bad_rows)} row(s); "
+        f"first row indices: [{first}{more}]"
+    )
+
+
+def check_finite(features: np.ndarray, *, chunk_rows: int | None = None) -> None:
+    """Raise ValueError naming the affected rows if a 2-D feature matrix has NaN or inf.
+
+    Works through row chunks so that no full-size boolean mask is built.
+    """
+    n, d = features.shape
+    step = chunk_rows or default_chunk_rows(d)
+    bad = [
+        start + np.flatnonzero(~np.isfinite(features[start : start + step]).all(axis=1))
+        for start in range(0, n, step)
+    ]
+    bad_rows = np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+    if len(bad_rows):
+        raise _nonfinite_error(bad_rows)
+
+
+def _validate(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    if features.ndim != 2:
+        raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}")
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if len(labels) != features.shape[0]:
+        raise ValueError(
+            f"features and labels differ in length: {features.shape[0]} rows vs {len(labels)} labels"
+        )
+    if features.shape[0] == 0:
+        raise ValueError("features has no rows")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    return labels.astype(np.int64, copy=False)
+
+
+def class_variances(
+    features: np.ndarray, labels: np.ndarray, *, chunk_rows: int | None = None
+) -> ClassVariances:
+    """Compute intra- and inter-class variances of ``features`` (n, d) grouped by ``labels``.
+
+    Arithmetic is in float64, but only one chunk of ``chunk_rows`` rows is converted at a time
+    (default: about 64 MiB per chunk), so float32 matrices of ~1e5 x 2e4 fit in memory.
+    """
+    features = np.asarray(features)  # keeps np.memmap and the original dtype: no copy
+    labels = _validate(features, np.asarray(labels))
+    d = features.shape[1]
+    step = chunk_rows or default_chunk_rows(d)
+
+    classes, counts = np.unique(labels, return_counts=True)
+    means = np.zeros((len(classes), d), dtype=np.float64)
+    intra = np.zeros(len(classes), dtype=np.float64)
+    bad: list[np.ndarray] = []
+    for k, c in enumerate(classes):
+        rows = np.flatnonzero(labels == c)
+        # Single pass with Chan et al.'s pairwise update of (count, mean, sum of squared
+        # deviations); avoids the cancellation of E[|x|^2] - |E[x]|^2.
+        n_acc, mean_acc, m2_acc = 0, np.zeros(d), 0.0
+        for start in range(0, len(rows), step):
+            idx = rows[start : start + step]
+            chunk = np.asarray(features[idx], dtype=np.float64)
+            ok = np.isfinite(chunk).all(axis=1)
+            if not ok.all():
+                # Keep scanning so the error can list every bad row; skip the arithmetic.
+                bad.append(idx[~ok])
+                continue
+            n_b = len(idx)
+            mean_b = chunk.mean(axis=0)
+            chunk -= mean_b
+            m2_b = float(np.einsum("ij,ij->", chunk, chunk))
+            delta = mean_b - mean_acc
+            n_tot = n_acc + n_b
+            mean_acc = mean_acc + delta * (n_b / n_tot)
+            m2_acc = m2_acc + m2_b + float(delta @ delta) * (n_acc * n_b / n_tot)
+            n_acc = n_tot
+        if n_acc:
+            means[k] = mean_acc
+            intra[k] = m2_acc / n_acc
+    if bad:
+        raise _nonfinite_error(np.sort(np.concatenate(bad)))
+
+    # Differences rather than the Gram-matrix identity: exact zeros on the diagonal, and no
+    # cancellation when means are large compared with their distances.
+    inter = np.stack([((means - means[k]) ** 2).sum(axis=1) for k in range(len(classes))])
+    inter = (inter + inter.T) / 2  # bit-exact symmetry
+    return ClassVariances(classes=classes, counts=counts.astype(np.int64), intra=intra, inter=inter)
+
+
+def _names_for(ids: np.ndarray, class_names: Sequence[str]) -> list[str]:
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(class_names)):
+        raise ValueError(
+            f"class ids {ids.min()}..{ids.max()} do not index class_names (length {len(class_names)})"
+        )
+    return [str(class_names[int(i)]) for i in ids]
+
+
+def intra_table(v: ClassVariances, class_names: Sequence[str]) -> pl.DataFrame:
+    """One row per class: class_id, class_name, n_samples, intra_class_variance."""
+    return pl.DataFrame(
+        {
+            "class_id": v.classes,
+            "class_name": _names_for(v.classes, class_names),
+            "n_samples": v.counts,
+            "intra_class_variance": v.intra,
+        },
+        schema={
+            "class_id": pl.Int64,
+            "class_name": pl.Utf8,
+            "n_samples": pl.Int64,
+            "intra_class_variance": pl.Float64,
+        },
+    )
+
+
+def inter_table(v: ClassVariances, class_names: Sequence[str]) -> pl.DataFrame:
+    """One row per unordered class pair i < j, in row-major order of the inter matrix."""
+    i, j = np.triu_indices(len(v.classes), 1)
+    a, b = v.classes[i], v.classes[j]
+    return pl.DataFrame(
+        {
+            "class_a_id": a,
+            "class_a": _names_for(a, class_names),
+            "class_b_id": b,
+            "class_b": _names_for(b, class_names),
+            "inter_class_variance": v.inter[i, j],
+        },
+        schema={
+            "class_a_id": pl.Int64,
+            "class_a": pl.Utf8,
+            "class_b_id": pl.Int64,
+            "class_b": pl.Utf8,
+            "inter_class_variance": pl.Float64,
+        },
+    )
+
+
+def summary_row(v: ClassVariances) -> dict[str, float]:
+    """Mean intra, mean inter and their ratio (nan when undefined: K < 2 or zero intra)."""
+    mean_intra, mean_inter = v.mean_intra, v.mean_inter
+    ratio = mean_inter / mean_intra if mean_intra > 0 else float("nan")
+    return {
+        "mean_intra_class_variance": mean_intra,
+        "mean_inter_class_variance": mean_inter,
+        "inter_to_intra_ratio": ratio,
+    }

@@ -1,0 +1,13 @@
+from layeratlas import stages
+from layeratlas.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+stages.export_model(
+    snakemake.wildcards.model,
+    snakemake.params.spec,
+    checkpoint=snakemake.input[0] if len(snakemake.input) else None,
+    seed=snakemake.params.seed,
+    onnx_path=snakemake.output.onnx,
+    torchscript_path=snakemake.output.torchscript,
+    metadata_path=snakemake.output.metadata,
+)

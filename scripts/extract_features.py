@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from layeratlas import stages
+from layeratlas.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+stages.extract_features(
+    snakemake.input.onnx,
+    snakemake.input.metadata,
+    dataset_dir=Path(snakemake.input.dataset[0]).parent,
+    out_dir=snakemake.output.features,
+    batch_size=snakemake.params.batch_size,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from layeratlas import stages
+from layeratlas.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+stages.train_model(
+    snakemake.wildcards.model,
+    snakemake.params.spec,
+    dataset_dir=Path(snakemake.input[0]).parent,
+    seed=snakemake.params.seed,
+    checkpoint=snakemake.output.checkpoint,
+    history=snakemake.output.history,
+    metrics=snakemake.output.metrics,
+    threads=snakemake.threads,
+)

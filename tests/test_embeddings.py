@@ -1,0 +1,84 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from layeratlas.analysis.embeddings import METHODS, embed, embedding_table, explained_variance
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    # Three well-separated Gaussian blobs, n=150, d=60 (> 50, so t-SNE/UMAP pre-reduce by PCA).
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10.0, size=(3, 60))
+    labels = np.repeat(np.arange(3), 50)
+    x = (centres[labels] + rng.normal(size=(150, 60))).astype(np.float32)
+    return x, labels
+
+
+def _nearest_centroid_accuracy(coords, labels):
+    centroids = np.stack([coords[labels == c].mean(axis=0) for c in np.unique(labels)])
+    dist = ((coords[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    return float((dist.argmin(axis=1) == labels).mean())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_embed_shape_determinism_and_separation(blobs, method):
+    x, labels = blobs
+    a = embed(x, method, seed=3)
+    assert a.shape == (150, 2)
+    assert a.dtype == np.float32
+    assert np.isfinite(a).all()
+    np.testing.assert_array_equal(a, embed(x, method, seed=3))
+    assert _nearest_centroid_accuracy(a, labels) > 0.95
+
+
+def test_params_are_clipped_and_passed_on(blobs):
+    x, _ = blobs
+    small = x[:12]
+    # perplexity 30 > (12-1)/3 and n_neighbors 15 > 11 would fail without clipping.
+    assert embed(small, "tsne", seed=0, params={"n_iter": 50}).shape == (12, 2)
+    assert embed(small, "umap", seed=0, params={"n_epochs": 20}).shape == (12, 2)
+    with pytest.raises(TypeError):
+        embed(x, "pca", seed=0, params={"no_such_option": 1})
+    with pytest.raises(ValueError, match="n_components"):
+        embed(x, "pca", seed=0, params={"n_components": 3})
+
+
+def test_embed_rejects_bad_input(blobs):
+    x, _ = blobs
+    with pytest.raises(ValueError, match=r"pca.*tsne.*umap"):
+        embed(x, "isomap", seed=0)
+    with pytest.raises(ValueError, match="at least 5"):
+        embed(x[:4], "pca", seed=0)
+    bad = x.copy()
+    bad[7, 0] = np.nan
+    with pytest.raises(ValueError, match=r"\[7\]"):
+        embed(bad, "pca", seed=0)
+
+
+def test_embedding_table():
+    coords = np.arange(10, dtype=np.float64).reshape(5, 2)
+    table = embedding_table(coords, np.arange(100, 105), np.array([2, 0, 2, 1, 0]), ["a", "b", "c"])
+    assert table.schema == pl.Schema(
+        {
+            "sample_id": pl.Int64,
+            "label": pl.Int64,
+            "class_name": pl.Utf8,
+            "x": pl.Float32,
+            "y": pl.Float32,
+        }
+    )
+    assert table["class_name"].to_list() == ["c", "a", "c", "b", "a"]
+    assert table["y"].to_list() == [1, 3, 5, 7, 9]
+    with pytest.raises(ValueError, match="lengths differ"):
+        embedding_table(coords, np.arange(4), np.zeros(5, dtype=int), ["a"])
+
+
+def test_explained_variance(blobs):
+    x, _ = blobs
+    ratios = explained_variance(x, n_components=10)
+    assert ratios.shape == (10,)
+    assert (np.diff(ratios) <= 1e-12).all()
+    # Three blobs span a 2-D affine subspace that dominates the variance.
+    assert ratios[:2].sum() > 0.9
+    assert explained_variance(x[:4], n_components=10).shape == (4,)

@@ -1,0 +1,102 @@
+"""Every exported graph of the test config (and of the default config) against eager PyTorch, at every
+output, on raw uint8 inputs of several batch sizes, image sizes and channel counts.
+
+Tolerances: TorchScript runs PyTorch's own kernels, so it must match to float32 round-off
+(rtol 1e-5, atol 1e-6 scaled by the output's magnitude). onnxruntime fuses and reorders operations
+(conv+BN folding, different GEMM/conv kernels), so ONNX outputs must match to rtol 1e-3 and an
+absolute tolerance of 1e-4 times the output's largest magnitude.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+from layeratlas.config import validate_config
+from layeratlas.export import build_extractor, example_images, export_onnx, export_torchscript
+from layeratlas.models import build_model
+from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
+
+INPUTS = [(1, 8, 1), (3, 8, 1), (2, 32, 3), (5, 20, 3)]  # (batch, side, channels)
+
+
+def _models():
+    for path in (TINY_CONFIG, DEFAULT_CONFIG):
+        config = validate_config(yaml.safe_load(path.read_text()))
+        for name, spec in config["models"].items():
+            yield pytest.param(spec, id=f"{path.stem}-{name}")
+
+
+@pytest.fixture(scope="module", params=list(_models()))
+def exported(request, tmp_path_factory):
+    spec = request.param
+    # Random init (and a new head where the config trains one) stands in for trained weights: parity is
+    # a property of the graph, and random weights exercise it as hard as trained ones.
+    model = build_model(spec, num_classes=10, seed=0)
+    extractor = build_extractor(model, spec)
+    out = tmp_path_factory.mktemp("export")
+    example = example_images(2, 16, 3)
+    export_torchscript(extractor, example, out / "extractor.torchscript.pt")
+    export_onnx(extractor, example, out / "extractor.onnx")
+    return extractor, out, model
+
+
+def _inputs():
+    for i, (batch, side, channels) in enumerate(INPUTS):
+        yield (batch, side, channels), example_images(batch, side, channels, seed=i)
+
+
+def _assert_close(
+    actual: np.ndarray, expected: np.ndarray, rtol: float, atol_scale: float, what: str
+) -> None:
+    assert actual.shape == expected.shape, what
+    scale = float(np.abs(expected).max()) or 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol_scale * scale, err_msg=what)
+
+
+def test_torchscript_matches_eager(exported):
+    extractor, out, _ = exported
+    scripted = torch.jit.load(str(out / "extractor.torchscript.pt"))
+    for shape, images in _inputs():
+        with torch.no_grad():
+            expected, actual = extractor(images), scripted(images)
+        assert len(actual) == len(extractor.layers)
+        for layer, a, e in zip(extractor.layers, actual, expected, strict=True):
+            _assert_close(a.numpy(), e.numpy(), 1e-5, 1e-6, f"TorchScript {layer} on input {shape}")
+
+
+def test_onnx_matches_eager(exported):
+    extractor, out, _ = exported
+    session = ort.InferenceSession(str(out / "extractor.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == extractor.layers
+    for shape, images in _inputs():
+        with torch.no_grad():
+            expected = extractor(images)
+        actual = session.run(None, {"images": images.numpy()})
+        for layer, a, e in zip(extractor.layers, actual, expected, strict=True):
+            _assert_close(a, e.numpy(), 1e-3, 1e-4, f"ONNX {layer} on input {shape}")
+
+
+def test_outputs_are_the_requested_layers(exported):
+    """The truncated graph's outputs equal the full model's activations at those modules (forward hooks)."""
+    extractor, _, model = exported
+    captured = {}
+    hooks = [
+        model.get_submodule(layer).register_forward_hook(
+            lambda m, i, o, layer=layer: captured.__setitem__(layer, o)
+        )
+        for layer in extractor.layers
+    ]
+    images = example_images(2, 16, 3)
+    try:
+        with torch.no_grad():
+            model(extractor.preprocess(images))
+            outs = extractor(images)
+    finally:
+        for h in hooks:
+            h.remove()
+    for layer, out in zip(extractor.layers, outs, strict=True):
+        torch.testing.assert_close(out, captured[layer], rtol=1e-6, atol=1e-6, msg=f"layer {layer}")

@@ -1,0 +1,21 @@
+rule extract_features:
+    input:
+        onnx="models/{model}/extractor.onnx",
+        metadata="models/{model}/extractor.json",
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        # One folder per (dataset, model): one forward pass writes every layer's <layer>.npy at once.
+        features=directory("results/features/{dataset}/{model}"),
+    log:
+        "logs/extract_features/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/extract_features/{dataset}/{model}.tsv"
+    params:
+        batch_size=config["extraction"]["batch_size"],
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=120,
+    script:
+        "../../scripts/extract_features.py"
