@@ -1,0 +1,139 @@
+"""The Snakemake workflow itself: the default DAG builds, a bad config is refused before any job, and the
+tiny config runs end to end into a temporary directory, producing every expected output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import polars as pl
+import pytest
+import torch
+import yaml
+
+from layeratlas.export import build_extractor
+from layeratlas.models.zoo import load_checkpoint
+from tests.conftest import DEFAULT_CONFIG, ROOT, TINY_CONFIG
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, timeout=1200
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
+    rows = [line.split() for line in table.strip().splitlines()[2:]]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def test_default_config_dag_builds(tmp_path):
+    out = snakemake(tmp_path, "--dry-run", "--cores", "2", "--configfile", str(DEFAULT_CONFIG)).stdout
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    n_models = len(config["models"])
+    n_layers = sum(len(m["layers"]) for m in config["models"].values())
+    counts = _job_counts(out)
+    assert counts["export_model"] == n_models and counts["extract_features"] == n_models
+    assert counts["train_model"] == sum(1 for m in config["models"].values() if m.get("train"))
+    assert counts["embed_features"] == n_layers * len(config["analyses"]["embeddings"])
+    assert counts["class_variance"] == n_layers
+
+
+def test_bad_config_is_refused_before_any_job(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"]["small_cnn"]["layers"]["relu5"] = "median"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(bad), check=False)
+    assert result.returncode != 0
+    assert "models.small_cnn.layers.relu5: 'median' is not allowed" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", str(TINY_CONFIG))
+    return workdir
+
+
+def _expected_outputs(config: dict) -> list[str]:
+    paths = []
+    for model, spec in config["models"].items():
+        paths += [f"models/{model}/extractor.{ext}" for ext in ("onnx", "torchscript.pt", "json")]
+        if spec.get("train"):
+            paths += [f"models/{model}/checkpoint.pt", f"results/training/{model}/history.png"]
+        for dataset in config["datasets"]:
+            paths += [f"results/features/{dataset}/{model}/{layer}.npy" for layer in spec["layers"]]
+            for layer in spec["layers"]:
+                base = f"results/analysis/{dataset}/{model}/{layer}"
+                for embedding in config["analyses"]["embeddings"]:
+                    paths += [f"{base}/embedding_{embedding}.parquet", f"{base}/embedding_{embedding}.png"]
+                for table in ("intra_class_variance", "inter_class_variance"):
+                    paths += [f"{base}/{table}.parquet", f"{base}/{table}.tsv"]
+                paths += [f"{base}/class_variance_heatmap.png", f"{base}/intra_class_variance.png"]
+    return paths + ["results/summary/class_variance.tsv", "results/summary/class_variance.png"]
+
+
+def test_tiny_run_writes_every_expected_output(tiny_run):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    missing = [p for p in _expected_outputs(config) if not (tiny_run / p).is_file()]
+    assert not missing
+    leftovers = [p for p in tiny_run.rglob(".*.tmp*")]
+    assert not leftovers  # no half-written temporary files
+    summary = pl.read_parquet(tiny_run / "results/summary/class_variance.parquet")
+    assert summary.height == sum(len(m["layers"]) for m in config["models"].values())
+    assert (summary["n_samples"] == 300).all()  # 30 per class x 10 classes, split "all"
+    history = pl.read_parquet(tiny_run / "results/training/small_cnn/history.parquet")
+    assert history["epoch"].to_list() == [1]
+
+
+def test_tiny_run_features_match_exported_and_trained_models(tiny_run):
+    """Features on disk = onnxruntime on the exported graph = eager PyTorch on the trained checkpoint."""
+    images = np.load(tiny_run / "results/datasets/digits/images.npy")[:16]
+    for model in ("small_cnn", "efficientnet_lite0_finetuned"):
+        meta = json.loads((tiny_run / f"models/{model}/extractor.json").read_text())
+        spec = yaml.safe_load(TINY_CONFIG.read_text())["models"][model]
+        eager = build_extractor(load_checkpoint(tiny_run / f"models/{model}/checkpoint.pt"), spec)
+        session = ort.InferenceSession(
+            str(tiny_run / f"models/{model}/extractor.onnx"), providers=["CPUExecutionProvider"]
+        )
+        scripted = torch.jit.load(str(tiny_run / f"models/{model}/extractor.torchscript.pt"))
+        with torch.no_grad():
+            expected = [t.numpy() for t in eager(torch.from_numpy(images))]
+            traced = [t.numpy() for t in scripted(torch.from_numpy(images))]
+        onnx_out = session.run(None, {"images": images})
+        for layer_meta, e, t, o in zip(meta["layers"], expected, traced, onnx_out, strict=True):
+            name, how = layer_meta["name"], layer_meta["reduction"]
+            scale = float(np.abs(e).max()) or 1.0
+            np.testing.assert_allclose(
+                t, e, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{model} {name} TorchScript"
+            )
+            np.testing.assert_allclose(o, e, rtol=1e-3, atol=1e-4 * scale, err_msg=f"{model} {name} ONNX")
+            stored = np.load(tiny_run / f"results/features/digits/{model}/{name}.npy")[:16]
+            axes = tuple(range(2, e.ndim))
+            reduced = {"none": e.reshape(len(e), -1), "avg": e.mean(axis=axes), "max": e.max(axis=axes)}[how]
+            np.testing.assert_allclose(
+                stored, reduced, rtol=1e-3, atol=1e-4 * scale, err_msg=f"{model} {name} stored"
+            )
+
+
+def test_tiny_run_is_complete_and_reports(tiny_run):
+    dry = snakemake(tiny_run, "--dry-run", "--cores", "1", "--configfile", str(TINY_CONFIG)).stdout
+    assert "Nothing to be done" in dry
+    snakemake(tiny_run, "--configfile", str(TINY_CONFIG), "--report", "report.html")
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "embedding_tsne.png" in html and "class_variance_heatmap.png" in html and "history.png" in html
