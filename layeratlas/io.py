@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 
+Pathish = str | os.PathLike
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

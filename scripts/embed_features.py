@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import analysis
 
 log_to_file(snakemake.log[0])
 w = snakemake.wildcards
-stages.embed_features(
+analysis.embed_features(
     w.dataset,
     w.model,
     w.layer,

@@ -1,8 +1,8 @@
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import export
 
 log_to_file(snakemake.log[0])
-stages.export_model(
+export.export_model(
     snakemake.wildcards.model,
     snakemake.params.spec,
     checkpoint=snakemake.input[0] if len(snakemake.input) else None,

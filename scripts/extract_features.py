@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import extract
 
 log_to_file(snakemake.log[0])
-stages.extract_features(
+extract.extract_features(
     snakemake.input.onnx,
     snakemake.input.metadata,
     dataset_dir=Path(snakemake.input.dataset[0]).parent,

@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import data
 
 log_to_file(snakemake.log[0])
-stages.prepare_dataset(
+data.prepare_dataset(
     snakemake.wildcards.dataset,
     snakemake.params.spec,
     snakemake.params.seed,

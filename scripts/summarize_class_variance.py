@@ -1,7 +1,7 @@
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import analysis
 
 log_to_file(snakemake.log[0])
-stages.summarize_class_variance(
+analysis.summarize_class_variance(
     list(snakemake.input.summaries), snakemake.output.table, snakemake.output.figure
 )

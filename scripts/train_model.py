@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from layeratlas import stages
 from layeratlas.logs import log_to_file
+from layeratlas.stages import train
 
 log_to_file(snakemake.log[0])
-stages.train_model(
+train.train_model(
     snakemake.wildcards.model,
     snakemake.params.spec,
     dataset_dir=Path(snakemake.input[0]).parent,
