@@ -7,26 +7,24 @@ import sys
 
 
 def _layers(args: argparse.Namespace) -> int:
-    import torch
-
     from layeratlas.models import build_model, get_architecture
-    from layeratlas.models.layers import layer_names, layer_shapes, truncated_graph
-    from layeratlas.models.preprocess import Preprocess
+    from layeratlas.models.layers import layer_table
 
     arch = get_architecture(args.architecture)
     size = args.input_size or arch.input_size
     model = build_model({"architecture": arch.name, "input_size": size}, num_classes=10)
-    names = layer_names(model, arch)
-    graph = truncated_graph(model, arch, names)
-    example = Preprocess(size, arch.channels, arch.mean, arch.std)(
-        torch.zeros(1, size, size, arch.channels, dtype=torch.uint8)
+    rows = layer_table(model, arch, size)
+    print(
+        f"{arch.name}: {len(rows)} layers at {size}x{size} input; per image: output shape, parameters of "
+        "the module, float32 bytes stored flat (reduction none) and pooled (avg/max)"
     )
-    shapes = layer_shapes(graph, example)
-    modules = dict(model.named_modules())
-    print(f"{arch.name}: {len(names)} layers at {size}x{size} input (name, kind, output shape per image)")
-    for name in names:
-        kind = type(modules[name]).__name__ if name in modules else "function"
-        print(f"  {name:<40} {kind:<22} {'x'.join(map(str, shapes[name]))}")
+    print(f"  {'layer':<40} {'kind':<22} {'shape':<14} {'params':>11} {'bytes':>11} {'pooled':>8}")
+    for r in rows:
+        shape = "x".join(map(str, r["shape"]))
+        print(
+            f"  {r['layer']:<40} {r['kind']:<22} {shape:<14} {r['params']:>11,} "
+            f"{r['bytes']:>11,} {r['bytes_pooled']:>8,}"
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ say; this module applies it (filling defaults) and adds the checks a schema cann
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from layeratlas.datasets import dataset_errors, expand_datasets
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -36,8 +39,13 @@ def _with_defaults(validator_class: type) -> type:
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+@functools.lru_cache(maxsize=4)
+def _schema_text(path: str) -> str:
+    return Path(path).read_text()
+
+
 def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
+    return yaml.safe_load(_schema_text(str(path)))
 
 
 def key_path(parts: Any) -> str:
@@ -50,6 +58,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}"
+    if error.validator == "anyOf" and any("enum" in sub for sub in error.validator_value):
+        # "a name from a list, or something of a described form" (e.g. models.*.architecture)
+        choices = [repr(v) for sub in error.validator_value for v in sub.get("enum", [])]
+        choices += [sub["description"] for sub in error.validator_value if "description" in sub]
+        return f"{where}: {error.instance!r} is not allowed; choose one of {', '.join(choices)}"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
@@ -58,11 +71,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
-    datasets = config.get("datasets", {})
-    for name, spec in datasets.items():
-        total = sum(spec["split"].values())
-        if abs(total - 1.0) > 1e-6:
-            yield f"datasets.{name}.split: fractions sum to {total:g}, they must sum to 1"
+    datasets = config.get("datasets", {})  # their own checks: layeratlas.datasets.dataset_errors
     for name, spec in config.get("models", {}).items():
         train = spec.get("train")
         if train and train["dataset"] not in datasets:
@@ -72,11 +81,29 @@ def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
             )
 
 
+def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[str]:
+    """One model per swept value and per training snapshot (layeratlas.models.sweeps), each checked
+    against the models schema."""
+    from layeratlas.models.sweeps import expand_snapshots, expand_sweeps
+
+    try:
+        checked["models"] = expand_snapshots(expand_sweeps(checked["models"]))
+    except ValueError as error:
+        return [str(error)]
+    models_schema = load_schema(schema_path)["properties"]["models"]
+    return ["models." + _describe(e) for e in _Validator(models_schema).iter_errors(checked["models"])]
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
     """Return a validated copy of ``config`` with defaults filled in, or raise ConfigError."""
     checked = copy.deepcopy(dict(config))
     errors = sorted(_Validator(load_schema(schema_path)).iter_errors(checked), key=lambda e: e.path)
     messages = [_describe(e) for e in errors]
+    if not messages:  # dataset checks, then lists of corruptions become one dataset per pair
+        messages = dataset_errors(checked["datasets"])
+    if not messages:
+        checked["datasets"] = expand_datasets(checked["datasets"])
+        messages = _expand_model_sweeps(checked, schema_path)
     if not messages:
         messages = list(_semantic_errors(checked))
     if messages:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from layeratlas.io import atomic_path, write_json
-from layeratlas.models.layers import layer_shapes, truncated_graph
+from layeratlas.models.layers import layer_shapes, static_adaptive_pools, truncated_graph
 from layeratlas.models.preprocess import Preprocess
 from layeratlas.models.zoo import Architecture, get_architecture, input_size
 
@@ -41,6 +41,7 @@ def build_extractor(model: nn.Module, spec: Mapping[str, Any]) -> LayerExtractor
     arch = get_architecture(spec["architecture"])
     preprocess = Preprocess(input_size(spec), arch.channels, arch.mean, arch.std)
     layers = list(spec["layers"])
+    model = static_adaptive_pools(model, arch.channels, input_size(spec))  # AlexNet's 6x6 pool -> ONNX
     return LayerExtractor(preprocess, truncated_graph(model, arch, layers), layers).eval()
 
 

@@ -21,6 +21,8 @@ import onnxruntime as ort
 import polars as pl
 from tqdm.auto import tqdm
 
+from layeratlas.io import remove_stale
+
 log = logging.getLogger(__name__)
 
 REDUCTIONS = ("none", "avg", "max")
@@ -92,6 +94,7 @@ def extract_features(
         raise ValueError(f"index has {index.height} rows for {len(images)} images")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_dir.parent, f".{out_dir.name}.*")
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     tmp_dir.chmod(0o755)
     n = len(images)

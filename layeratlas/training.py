@@ -1,15 +1,20 @@
 """Train or fine-tune a classifier on a dataset's train split, validating every epoch.
 
 The model is trained behind the same ``Preprocess`` module that the exported graph contains, so
-training and extraction see identical inputs.
+training and extraction see identical inputs. A recipe (``models.<name>.train`` in the config, with the
+schema's defaults filled in) chooses what is frozen, the head, the optimizer and per-module learning
+rates, the schedule, label smoothing, augmentation, early stopping, two-stage training (head first)
+and mixed precision on GPU.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,10 +27,47 @@ from layeratlas.datasets import ImageDataset
 
 log = logging.getLogger(__name__)
 
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "epochs": 5,
+    "batch_size": 64,
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "multistep",
+    "milestones": [],
+    "gamma": 0.5,
+    "label_smoothing": 0.0,
+    "lr_groups": {},
+    "trainable": None,
+    "freeze": [],
+    "head_epochs": 0,
+    "early_stopping": None,
+    "augment": {},
+    "mixed_precision": True,
+}
+
+
+def with_defaults(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe with the schema's defaults for keys it leaves out (for callers that skip validation)."""
+    return {**RECIPE_DEFAULTS, **recipe}
+
 
 def pick_device() -> torch.device:
     """CUDA when torch sees a GPU (Snakemake's gpu resource only counts; CUDA_VISIBLE_DEVICES selects)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _owned_by(pname: str, modules: Sequence[str]) -> bool:
+    return any(pname == m or pname.startswith(m + ".") for m in modules)
+
+
+def _check_modules(model: nn.Module, names: Sequence[str], key: str) -> None:
+    modules = dict(model.named_modules())
+    missing = [m for m in names if m not in modules]
+    if missing:
+        valid = [n for n in modules if n and n.count(".") < 2]
+        raise ValueError(f"train.{key}: no module named {missing}; modules: {', '.join(valid)}")
 
 
 def freeze_except(model: nn.Module, trainable: Sequence[str] | None, always: Sequence[str] = ()) -> list[str]:
@@ -33,18 +75,36 @@ def freeze_except(model: nn.Module, trainable: Sequence[str] | None, always: Seq
 
     Returns the names of the trainable parameters. ``trainable=None`` leaves everything trainable.
     """
-    names = dict(model.named_modules())
     if trainable is not None:
-        missing = [m for m in [*trainable, *always] if m not in names]
-        if missing:
-            valid = [n for n in names if n and n.count(".") < 2]
-            raise ValueError(
-                f"train.trainable: no module named {missing}; top-level modules: {', '.join(valid)}"
-            )
+        _check_modules(model, [*trainable, *always], "trainable")
         keep = [*trainable, *always]
         for pname, param in model.named_parameters():
-            param.requires_grad = any(pname == k or pname.startswith(k + ".") for k in keep)
+            param.requires_grad = _owned_by(pname, keep)
     return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def apply_freezing(model: nn.Module, recipe: Mapping[str, Any], head: Sequence[str]) -> list[str]:
+    """Set ``requires_grad`` from the recipe: ``trainable`` (whitelist), then ``freeze`` (the first k
+    children, or named modules). The ``head`` modules always train. Returns trainable parameter names."""
+    for param in model.parameters():
+        param.requires_grad = True
+    freeze_except(model, recipe.get("trainable"), always=head)
+    freeze = recipe.get("freeze") or []
+    if isinstance(freeze, int):
+        children = [name for name, _ in model.named_children()]
+        if freeze > len(children):
+            raise ValueError(f"train.freeze: {freeze} children asked, the model has {len(children)}")
+        frozen = children[:freeze]
+    else:
+        _check_modules(model, freeze, "freeze")
+        frozen = list(freeze)
+    for pname, param in model.named_parameters():
+        if _owned_by(pname, frozen) and not _owned_by(pname, head):
+            param.requires_grad = False
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    if not names:
+        raise ValueError("train: the recipe freezes every parameter; nothing would be trained")
+    return names
 
 
 def _frozen_batchnorm_eval(model: nn.Module) -> None:
@@ -56,7 +116,31 @@ def _frozen_batchnorm_eval(model: nn.Module) -> None:
             module.eval()
 
 
-def make_optimizer(params: list[nn.Parameter], recipe: Mapping[str, Any]) -> torch.optim.Optimizer:
+def param_groups(model: nn.Module, recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Optimizer parameter groups of the trainable parameters: one per ``lr_groups`` module (its lr),
+    then the rest at ``lr``. Groups are named (``name``) and empty ones are left out. A parameter in two
+    listed modules (``layer4`` and ``layer4.1``) goes to the most specific one."""
+    lr_groups: Mapping[str, float] = recipe.get("lr_groups") or {}
+    _check_modules(model, list(lr_groups), "lr_groups")
+    by_depth = sorted(lr_groups, key=lambda m: m.count(".") + 1 if m else 0, reverse=True)
+    members: dict[str, list[nn.Parameter]] = {m: [] for m in lr_groups}
+    rest: list[nn.Parameter] = []
+    for pname, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        owner = next((m for m in by_depth if _owned_by(pname, [m])), None)
+        (members[owner] if owner is not None else rest).append(param)
+    groups = [{"name": "default", "params": rest, "lr": recipe["lr"]}] if rest else []
+    for module, params in members.items():
+        if params:
+            groups.append({"name": module, "params": params, "lr": float(lr_groups[module])})
+        else:
+            log.warning("train.lr_groups: module %s has no trainable parameters; ignored", module)
+    return groups
+
+
+def make_optimizer(params: list[Any], recipe: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """``params``: parameters or parameter groups (dicts with their own ``lr``)."""
     name = recipe["optimizer"]
     if name == "sgd":
         return torch.optim.SGD(
@@ -69,25 +153,96 @@ def make_optimizer(params: list[nn.Parameter], recipe: Mapping[str, Any]) -> tor
     raise ValueError(f"train.optimizer: unknown {name!r}; choose one of sgd, adam, adamw")
 
 
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, recipe: Mapping[str, Any], epochs: int, steps_per_epoch: int
+) -> tuple[torch.optim.lr_scheduler.LRScheduler, bool]:
+    """The recipe's schedule over ``epochs`` and whether it steps after every batch (else every epoch)."""
+    name = recipe["schedule"]
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=recipe["milestones"], gamma=recipe["gamma"]
+        ), False
+    total = max(epochs * steps_per_epoch, 1)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
+    if name == "onecycle":
+        peaks = [g["lr"] for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total), True
+    raise ValueError(f"train.schedule: unknown {name!r}; choose one of multistep, cosine, onecycle")
+
+
+def augment_batch(
+    images: torch.Tensor, augment: Mapping[str, Any], generator: torch.Generator
+) -> torch.Tensor:
+    """Random crop (zero padding ``crop_padding``), horizontal flip and rotation (+-``rotation`` degrees)
+    of uint8 NHWC images, each image its own draw, as one affine resampling. Returns uint8 NHWC."""
+    pad = int(augment.get("crop_padding") or 0)
+    flip = bool(augment.get("hflip"))
+    degrees = float(augment.get("rotation") or 0)
+    if not (pad or flip or degrees):
+        return images
+    n, h, w, _ = images.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
+    sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(n)
+    # a crop of the padded image = a whole-pixel shift of at most ``pad``, filled with zeros
+    shift_x = torch.randint(-pad, pad + 1, (n,), generator=generator).float() * 2 / w
+    shift_y = torch.randint(-pad, pad + 1, (n,), generator=generator).float() * 2 / h
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack(
+        [torch.stack([cos * sign, -sin, shift_x], 1), torch.stack([sin * sign, cos, shift_y], 1)], 1
+    ).to(images.device)
+    x = images.permute(0, 3, 1, 2).float()
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    mode = "bilinear" if degrees else "nearest"  # shifts and flips move whole pixels: keep them exact
+    out = nn.functional.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     return list(order.split(batch_size))
 
 
 @torch.no_grad()
+def predict(
+    net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image cross-entropy and predicted class of ``net`` (preprocessing included) on uint8 images."""
+    net.eval()
+    losses, predicted = [], []
+    for idx in _batches(len(labels), batch_size, None):
+        x, y = images[idx].to(device), labels[idx].to(device)
+        logits = net(x).float()
+        losses.append(nn.functional.cross_entropy(logits, y, reduction="none").cpu())
+        predicted.append(logits.argmax(1).cpu())
+    if not losses:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    return torch.cat(losses).numpy(), torch.cat(predicted).numpy()
+
+
 def evaluate(
     net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``net`` (preprocessing included) on uint8 images."""
-    net.eval()
-    loss_sum, correct = 0.0, 0
-    for idx in _batches(len(labels), batch_size, None):
-        x, y = images[idx].to(device), labels[idx].to(device)
-        logits = net(x)
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    n = max(len(labels), 1)
-    return loss_sum / n, correct / n
+    if len(labels) == 0:
+        return float("nan"), float("nan")
+    losses, predicted = predict(net, images, labels, batch_size, device)
+    return float(losses.mean()), float((predicted == labels.numpy()).mean())
+
+
+@dataclass
+class TrainingResult:
+    history: pl.DataFrame  # one row per epoch
+    metrics: dict[str, Any]  # test loss/accuracy, best epoch, stop reason
+    predictions: pl.DataFrame  # one row per test image: sample_id, label, predicted, loss
+
+
+def _stages(recipe: Mapping[str, Any]) -> list[tuple[str, int]]:
+    epochs, head_epochs = recipe["epochs"], min(recipe["head_epochs"], recipe["epochs"])
+    stages = [("head", head_epochs)] if head_epochs else []
+    if epochs - head_epochs:
+        stages.append(("all", epochs - head_epochs))
+    return stages
 
 
 def train_classifier(
@@ -95,75 +250,149 @@ def train_classifier(
     preprocess: nn.Module,
     dataset: ImageDataset,
     recipe: Mapping[str, Any],
-    classifier: str,
+    head: str | Sequence[str],
     seed: int = 0,
     device: torch.device | None = None,
     progress: bool = True,
-) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Train ``model`` in place on the train split; return the per-epoch history and test metrics."""
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+) -> TrainingResult:
+    """Train ``model`` in place on the train split; return the history, test metrics and predictions.
+
+    ``head``: the module name(s) of the classifier head, trained in every stage. ``on_epoch_end(epoch,
+    model)`` is called before training (epoch 0) and after every epoch (snapshots).
+    """
+    recipe = with_defaults(recipe)
+    heads = [head] if isinstance(head, str) else list(head)
     device = device or pick_device()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    trainable = freeze_except(model, recipe.get("trainable"), always=[classifier])
-    log.info("training %d parameter tensors on %s", len(trainable), device)
+    amp = bool(recipe["mixed_precision"]) and device.type == "cuda"
     net = nn.Sequential(preprocess, model).to(device)
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, recipe)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=recipe["milestones"], gamma=recipe["gamma"]
-    )
 
-    def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(name: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         mask = dataset.split == name
-        return torch.from_numpy(np.asarray(dataset.images[mask])), torch.from_numpy(dataset.labels[mask])
+        images = torch.from_numpy(np.ascontiguousarray(dataset.images[mask]))
+        return images, torch.from_numpy(np.asarray(dataset.labels[mask])), np.flatnonzero(mask)
 
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = split("train"), split("val"), split("test")
+    (x_train, y_train, _), (x_val, y_val, _), (x_test, y_test, test_ids) = (
+        split("train"),
+        split("val"),
+        split("test"),
+    )
     if len(y_train) == 0:
         raise ValueError(f"dataset {dataset.name!r} has no training samples")
-    rows = []
     bs = recipe["batch_size"]
-    for epoch in range(1, recipe["epochs"] + 1):
-        start = time.perf_counter()
-        net.train()
-        _frozen_batchnorm_eval(net)
-        loss_sum, correct, seen = 0.0, 0, 0
-        batches = _batches(len(y_train), bs, generator)
-        for step, idx in enumerate(
-            tqdm(batches, desc=f"epoch {epoch}", disable=not progress, mininterval=5), 1
-        ):
-            x, y = x_train[idx].to(device), y_train[idx].to(device)
-            logits = net(x)
-            loss = nn.functional.cross_entropy(logits, y)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        val_loss, val_acc = evaluate(net, x_val, y_val, bs, device) if len(y_val) else (float("nan"),) * 2
-        rows.append(
-            {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "seconds": time.perf_counter() - start,
-            }
-        )
+    steps = math.ceil(len(y_train) / bs)
+    patience = recipe["early_stopping"]
+    best = {"loss": math.inf, "epoch": 0, "state": None}
+    rows, epoch, stop_reason = [], 0, "completed"
+    if on_epoch_end is not None:
+        on_epoch_end(0, model)
+    for stage, stage_epochs in _stages(recipe):
+        if stage == "head":
+            trainable = freeze_except(model, [], always=heads)
+        else:
+            trainable = apply_freezing(model, recipe, heads)
         log.info(
-            "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
-            epoch,
-            rows[-1]["train_loss"],
-            rows[-1]["train_accuracy"],
-            val_loss,
-            val_acc,
+            "stage %s: %d epochs, %d parameter tensors on %s", stage, stage_epochs, len(trainable), device
         )
-    test_loss, test_acc = evaluate(net, x_test, y_test, bs, device) if len(y_test) else (float("nan"),) * 2
+        groups = param_groups(model, recipe if stage == "all" else {**recipe, "lr_groups": {}})
+        optimizer = make_optimizer(groups, recipe)
+        scheduler, per_step = make_scheduler(optimizer, recipe, stage_epochs, steps)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        for _ in range(stage_epochs):
+            epoch += 1
+            start = time.perf_counter()
+            net.train()
+            _frozen_batchnorm_eval(net)
+            lr = optimizer.param_groups[0]["lr"]
+            loss_sum, correct, seen = 0.0, 0, 0
+            batches = _batches(len(y_train), bs, generator)
+            for step, idx in enumerate(
+                tqdm(batches, desc=f"epoch {epoch}", disable=not progress, mininterval=5), 1
+            ):
+                x = augment_batch(x_train[idx], recipe["augment"], generator).to(device)
+                y = y_train[idx].to(device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                    logits = net(x)
+                    loss = nn.functional.cross_entropy(
+                        logits.float(), y, label_smoothing=recipe["label_smoothing"]
+                    )
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(
+                        f"training loss became {loss.item()} at epoch {epoch}, step {step}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                if per_step:
+                    scheduler.step()
+                loss_sum += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+            if not per_step:
+                scheduler.step()
+            val_loss, val_acc = evaluate(net, x_val, y_val, bs, device)
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "stage": stage,
+                    "lr": lr,
+                    "train_loss": loss_sum / seen,
+                    "train_accuracy": correct / seen,
+                    "val_loss": val_loss,
+                    "val_accuracy": val_acc,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            log.info(
+                "epoch %d (%s): train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                epoch,
+                stage,
+                rows[-1]["train_loss"],
+                rows[-1]["train_accuracy"],
+                val_loss,
+                val_acc,
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, model)
+            if patience is not None and math.isfinite(val_loss):
+                if val_loss < best["loss"]:
+                    best = {"loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                elif epoch - best["epoch"] >= patience:
+                    stop_reason = f"early stop: no val loss improvement for {patience} epochs"
+                    break
+        if stop_reason != "completed":
+            break
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        log.info("keeping the weights of epoch %d (lowest val loss %.4f)", best["epoch"], best["loss"])
+    losses, predicted = predict(net, x_test, y_test, bs, device)
+    y_test_np = y_test.numpy()
     net.to("cpu").eval()
-    return pl.DataFrame(rows), {"test_loss": test_loss, "test_accuracy": test_acc}
+    metrics = {
+        "test_loss": float(losses.mean()) if len(losses) else float("nan"),
+        "test_accuracy": float((predicted == y_test_np).mean()) if len(losses) else float("nan"),
+        "epochs_run": epoch,
+        "best_epoch": best["epoch"] or epoch,
+        "stopped": stop_reason,
+        "mixed_precision": amp,
+        "training_seconds": float(sum(r["seconds"] for r in rows)),
+    }
+    predictions = pl.DataFrame(
+        {
+            "sample_id": test_ids.astype(np.int64),
+            "label": y_test_np.astype(np.int64),
+            "predicted": predicted.astype(np.int64),
+            "loss": losses.astype(np.float32),
+        }
+    )
+    return TrainingResult(pl.DataFrame(rows), metrics, predictions)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(labels, np.int64), np.asarray(predicted, np.int64)), 1)
+    return counts

@@ -8,5 +8,8 @@ data.prepare_dataset(
     snakemake.wildcards.dataset,
     snakemake.params.spec,
     snakemake.params.seed,
-    out_dir=Path(snakemake.output[0]).parent,
+    out_dir=Path(snakemake.output.images).parent,
+    resources=snakemake.params.resources,
+    verified=bool(snakemake.input.get("checksums")),
+    skipped=Path(snakemake.output.skipped).with_suffix(""),
 )

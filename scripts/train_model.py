@@ -12,5 +12,7 @@ train.train_model(
     checkpoint=snakemake.output.checkpoint,
     history=snakemake.output.history,
     metrics=snakemake.output.metrics,
+    predictions=snakemake.output.predictions,
+    snapshots=snakemake.output.snapshots,
     threads=snakemake.threads,
 )

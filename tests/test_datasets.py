@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 
 from layeratlas.datasets import (
     build_dataset,
+    fraction_subset,
     load_dataset,
     load_sklearn_digits,
     per_class_subset,
@@ -58,3 +61,103 @@ def test_dataset_round_trip(tmp_path):
     index = back.index()
     assert index.columns == ["sample_id", "split", "label", "class_name"]
     assert index["class_name"].to_list()[:3] == [ds.class_names[i] for i in ds.labels[:3]]
+
+
+def _config(datasets: dict) -> dict:
+    return {"datasets": datasets, "models": {"m": {"architecture": "small_cnn", "layers": {"relu5": "none"}}}}
+
+
+def test_every_source_validates():
+    from layeratlas.config import validate_config
+
+    config = validate_config(
+        _config(
+            {
+                "mnist": {"source": "mnist", "split": {"train": 0.8, "val": 0.2, "test": 0.0}},
+                "fashion": {"source": "fashion_mnist", "max_per_class": 100, "subset_test": True},
+                "cifar10_tiny": {"source": "cifar10", "fraction": 0.1},
+                "cifar10c_blur3": {
+                    "source": "cifar10_c",
+                    "corruption": {"name": "gaussian_blur", "severity": 3},
+                },
+                "pets": {
+                    "source": "image_folder",
+                    "path": "data/pets",
+                    "image_size": 64,
+                    "on_unreadable": "skip",
+                },
+                "cifar10_blur3": {
+                    "source": "cifar10",
+                    "splits": ["test"],
+                    "corruption": {"name": "gaussian_blur", "severity": 3},
+                },
+            }
+        )
+    )
+    assert config["datasets"]["cifar10_tiny"]["own_test_split"] is True
+    assert config["datasets"]["pets"]["checksums"] == {}
+    assert len(config["datasets"]) == 6  # single corruption + severity: not expanded, names kept
+
+
+def test_corruption_lists_expand_into_one_dataset_per_pair():
+    from layeratlas.config import validate_config
+    from layeratlas.corruptions import CORRUPTIONS
+
+    config = validate_config(
+        _config(
+            {
+                "digits": {
+                    "source": "sklearn_digits",
+                    "corruption": {"name": "all", "severity": [1, 2, 3, 4, 5]},
+                }
+            }
+        )
+    )
+    names = list(config["datasets"])
+    assert len(names) == len(CORRUPTIONS) * 5 and names[0] == "digits-gaussian_noise-1"
+    assert config["datasets"]["digits-fog-4"]["corruption"] == {"name": "fog", "severity": 4}
+    assert validate_config(config)["datasets"] == config["datasets"]  # validating again changes nothing
+    c10c = validate_config(
+        _config({"c10c": {"source": "cifar10_c", "corruption": {"name": ["frost", "snow"], "severity": 5}}})
+    )
+    assert list(c10c["datasets"]) == ["c10c-frost-5", "c10c-snow-5"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"source": "cifar10_c"}, "datasets.d.corruption: required for source 'cifar10_c'"),
+        (
+            {"source": "cifar10", "corruption": {"name": "frost", "severity": 1}},
+            "datasets.d.corruption.name: 'frost' is not a generated corruption; "
+            "choose one of all, gaussian_noise",
+        ),
+        (
+            {"source": "cifar10_c", "corruption": {"name": "blur", "severity": 1}},
+            "'blur' is not a published CIFAR-10-C corruption; choose one of all, gaussian_noise",
+        ),
+        ({"source": "image_folder"}, "datasets.d.path: required for source 'image_folder'"),
+        ({"source": "mnist", "path": "x"}, "datasets.d.path: only for source 'image_folder'"),
+        (
+            {"source": "mnist", "checksums": {"mnist.gz": "0" * 32}},
+            "datasets.d.checksums: 'mnist.gz' is not a file of mnist; its files: MNIST/raw/t10k-images",
+        ),
+        ({"source": "mnist", "corruption": {"name": "fog", "severity": 6}}, "datasets.d.corruption.severity"),
+        (
+            {"source": "svhn"},
+            "datasets.d.source: 'svhn' is not allowed; choose one of 'sklearn_digits', 'mnist'",
+        ),
+    ],
+)
+def test_bad_dataset_configs_name_the_key(spec, message):
+    from layeratlas.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(_config({"d": spec}))
+
+
+def test_fraction_subset():
+    labels = np.repeat(np.arange(3), [10, 20, 3])
+    keep = fraction_subset(labels, 0.5, seed=0)
+    assert np.bincount(labels[keep]).tolist() == [5, 10, 2]
+    assert not np.array_equal(keep, fraction_subset(labels, 0.5, seed=1))

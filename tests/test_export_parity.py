@@ -17,10 +17,24 @@ import yaml
 
 from layeratlas.config import validate_config
 from layeratlas.export import build_extractor, example_images, export_onnx, export_torchscript
-from layeratlas.models import build_model
+from layeratlas.models import build_model, get_architecture
 from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
 
 INPUTS = [(1, 8, 1), (3, 8, 1), (2, 32, 3), (5, 20, 3)]  # (batch, side, channels)
+
+
+# Every architecture of the zoo (and a timm model by name) at its default layers. Input sizes are kept
+# small so the CPU run stays short; the graph (and so parity) does not depend on them. The scattering
+# network is built for one size (28), as kymatio's Scattering2D is.
+ZOO_SIZES = {
+    "resnet18": 64,
+    "resnet50": 64,
+    "alexnet": 64,
+    "scattering": 28,
+    "timm:resnet10t": 64,
+    "small_cnn": 28,
+    "efficientnet_lite0": 64,
+}
 
 
 def _models():
@@ -28,6 +42,19 @@ def _models():
         config = validate_config(yaml.safe_load(path.read_text()))
         for name, spec in config["models"].items():
             yield pytest.param(spec, id=f"{path.stem}-{name}")
+    for name, size in ZOO_SIZES.items():
+        layers = dict(get_architecture(name).default_layers)
+        yield pytest.param({"architecture": name, "input_size": size, "layers": layers}, id=f"zoo-{name}")
+    # the two heads a recipe can add, with their layers extracted
+    yield pytest.param(
+        {
+            "architecture": "resnet18",
+            "input_size": 64,
+            "layers": {"layer4": "max", "avgpool": "none", "fc.block1.relu": "none", "fc": "none"},
+            "train": {"dataset": "d", "head": {"type": "concat_pool", "hidden": [32], "dropout": 0.5}},
+        },
+        id="zoo-resnet18-concat_pool_head",
+    )
 
 
 @pytest.fixture(scope="module", params=list(_models()))

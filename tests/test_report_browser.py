@@ -39,7 +39,7 @@ def browser():
     driver.quit()
 
 
-def _wait_for(condition, timeout: float = 20.0):  # noqa: ANN001, ANN202
+def _wait_for(condition, timeout: float = 90.0):  # noqa: ANN001, ANN202
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

@@ -1,4 +1,6 @@
-"""The tiny config through profiles/slurm on a real SLURM cluster (.ci/slurm-cluster.sh starts one).
+"""A small config (tests/configs/slurm.yaml) through profiles/slurm on a real SLURM cluster.
+
+`.ci/slurm-cluster.sh start` sets one up.
 
 The profile is used as written, except what a one-node test cluster needs: capacities scaled down to the
 node (2 CPUs), and the settings a cluster without an accounting database needs (squeue for job status, no
@@ -15,10 +17,12 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TINY_CONFIG
+from layeratlas.config import validate_config
+from tests.conftest import ROOT
 from tests.snakemake_runs import expected_outputs, snakemake
 
 NODE_CPUS = 2
+SLURM_CONFIG = ROOT / "tests" / "configs" / "slurm.yaml"
 
 
 def _cluster_answers() -> str | None:
@@ -80,15 +84,15 @@ def _test_profile(tmp_path):
 def test_tiny_config_runs_through_slurm(slurm_available, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    result = snakemake(workdir, "--profile", str(_test_profile(tmp_path)), "--configfile", str(TINY_CONFIG))
-    config = yaml.safe_load(TINY_CONFIG.read_text())
+    result = snakemake(workdir, "--profile", str(_test_profile(tmp_path)), "--configfile", str(SLURM_CONFIG))
+    config = validate_config(yaml.safe_load(SLURM_CONFIG.read_text()))
     missing = [p for p in expected_outputs(config) if not (workdir / p).is_file()]
     assert not missing
 
     log = result.stdout + result.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: .*?slurm_logs/rule_(\w+)/", log)
     rules = {"prepare_dataset", "train_model", "export_model", "extract_features", "embed_features"}
-    assert {rule for _, rule in submitted} >= rules | {"class_variance"}
+    assert {rule for _, rule in submitted} >= rules | {"class_variance", "summarize_layers"}
     for job_id, rule in submitted:
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         assert "JobState=COMPLETED" in state, f"SLURM job {job_id} ({rule}): {state[:300]}"

@@ -4,33 +4,17 @@ tiny config runs end to end into a temporary directory, producing every expected
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import polars as pl
-import pytest
 import torch
 import yaml
 
 from layeratlas.export import build_extractor
 from layeratlas.models.zoo import load_checkpoint
-from tests.conftest import DEFAULT_CONFIG, ROOT, TINY_CONFIG
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, timeout=1200
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
-        )
-    return result
+from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
+from tests.snakemake_runs import expected_outputs, snakemake
 
 
 def _job_counts(dry_run_output: str) -> dict[str, int]:
@@ -63,40 +47,18 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", str(TINY_CONFIG))
-    return workdir
-
-
-def _expected_outputs(config: dict) -> list[str]:
-    paths = []
-    for model, spec in config["models"].items():
-        paths += [f"models/{model}/extractor.{ext}" for ext in ("onnx", "torchscript.pt", "json")]
-        if spec.get("train"):
-            paths += [f"models/{model}/checkpoint.pt", f"results/training/{model}/history.png"]
-        for dataset in config["datasets"]:
-            paths += [f"results/features/{dataset}/{model}/{layer}.npy" for layer in spec["layers"]]
-            for layer in spec["layers"]:
-                base = f"results/analysis/{dataset}/{model}/{layer}"
-                for embedding in config["analyses"]["embeddings"]:
-                    paths += [f"{base}/embedding_{embedding}.parquet", f"{base}/embedding_{embedding}.png"]
-                for table in ("intra_class_variance", "inter_class_variance"):
-                    paths += [f"{base}/{table}.parquet", f"{base}/{table}.tsv"]
-                paths += [f"{base}/class_variance_heatmap.png", f"{base}/intra_class_variance.png"]
-    return paths + ["results/summary/class_variance.tsv", "results/summary/class_variance.png"]
-
-
 def test_tiny_run_writes_every_expected_output(tiny_run):
     config = yaml.safe_load(TINY_CONFIG.read_text())
-    missing = [p for p in _expected_outputs(config) if not (tiny_run / p).is_file()]
+    missing = [p for p in expected_outputs(config) if not (tiny_run / p).is_file()]
     assert not missing
     leftovers = [p for p in tiny_run.rglob(".*.tmp*")]
     assert not leftovers  # no half-written temporary files
-    summary = pl.read_parquet(tiny_run / "results/summary/class_variance.parquet")
+    summary = pl.read_parquet(tiny_run / "results/summary/layers.parquet")
     assert summary.height == sum(len(m["layers"]) for m in config["models"].values())
     assert (summary["n_samples"] == 300).all()  # 30 per class x 10 classes, split "all"
+    assert (summary["n_train"] + summary["n_val"] + summary["n_test"] == 300).all()  # probes use every split
+    for column in ("linear_probe_accuracy", "knn_accuracy", "silhouette", "nc1", "trustworthiness_umap"):
+        assert summary[column].is_not_null().all(), column
     history = pl.read_parquet(tiny_run / "results/training/small_cnn/history.parquet")
     assert history["epoch"].to_list() == [1]
 

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 
 from layeratlas import plots
-from layeratlas.datasets import select_split
-from layeratlas.io import Pathish, read_json, write_json, write_parquet, write_table
+from layeratlas.datasets import SPLITS, select_split
+from layeratlas.io import Pathish, atomic_path, read_json, write_json, write_parquet, write_table
 
 log = logging.getLogger("layeratlas")
 
@@ -99,7 +99,358 @@ def class_variance(
     log.info("%s: %s", where, row)
 
 
-def summarize_class_variance(summaries: list[Pathish], table: Pathish, figure: Pathish) -> None:
-    rows = pl.DataFrame([read_json(p) for p in summaries])
-    write_table(rows, table)
-    plots.save_figure(plots.variance_summary(rows), figure)
+# --- the analysis suite: probes, cluster quality, neural collapse, CKA, pixel baselines, summary ---
+
+
+def _split_arrays(features_dir: Pathish, layer: str):  # noqa: ANN202
+    """{split: (features, labels)} of one layer for train, val and test (features memory-mapped)."""
+    features_dir = Path(features_dir)
+    path = features_dir / f"{layer}.npy"
+    if not path.exists():
+        have = sorted(p.stem for p in features_dir.glob("*.npy"))
+        raise FileNotFoundError(
+            f"{path}: no features for layer {layer!r}; extracted layers: {', '.join(have)}"
+        )
+    index = pl.read_parquet(features_dir / "index.parquet")
+    features = np.load(path, mmap_mode="r")
+    split, labels = index["split"].to_numpy().astype(str), index["label"].to_numpy()
+    out = {}
+    for name in ("train", "val", "test"):
+        mask = split == name
+        if not mask.any():
+            raise ValueError(
+                f"{features_dir / 'index.parquet'}: no {name} samples; probes need train, val and test"
+            )
+        out[name] = (features[mask], labels[mask])
+    return out
+
+
+def _key(dataset: str, model: str, layer: str) -> dict[str, str]:
+    return {"dataset": dataset, "model": model, "layer": layer}
+
+
+def layer_probes(
+    dataset: str,
+    model: str,
+    layer: str,
+    features_dir: Pathish,
+    dataset_dir: Pathish,
+    options: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    table: Pathish,
+    summary: Pathish,
+    confusion: Pathish,
+    linear_probe: Pathish,
+) -> None:
+    """Classifiers of ``options['classifiers']`` on one layer (train / val / test), with their figure."""
+    from layeratlas import plots_analysis
+    from layeratlas.analysis.probes import probe_classifiers
+
+    data = _split_arrays(features_dir, layer)
+    class_names = read_json(Path(dataset_dir) / "dataset.json")["class_names"]
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
+    res = probe_classifiers(
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        x_te,
+        y_te,
+        classifiers=options["classifiers"],
+        C=options["C"],
+        k=options["k"],
+        n_estimators=options["n_estimators"],
+        seed=seed,
+        n_jobs=threads,
+    )
+    write_table(res.table, table)
+    row = {**_key(dataset, model, layer), "n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te)}
+    write_json({**row, **res.summary()}, summary)
+    names = [class_names[int(c)] for c in res.classes]
+    accuracies = dict(zip(res.table["classifier"], res.table["test_accuracy"], strict=True))
+    title = f"Test confusion matrices: {model} / {layer} on {dataset} (n={len(y_te)}; title: accuracy)"
+    plots.save_figure(plots_analysis.confusion_grid(res.confusion, names, title, accuracies), confusion)
+    with atomic_path(linear_probe) as tmp, open(tmp, "wb") as fh:
+        if res.linear is None:
+            np.savez(
+                fh,
+                classes=np.empty(0, np.int64),
+                weights=np.empty((0, 0)),
+                bias=np.empty(0),
+                scale=np.empty(0),
+            )
+        else:
+            lin = res.linear
+            np.savez(fh, classes=lin.classes, weights=lin.weights, bias=lin.bias, scale=lin.scale)
+    log.info("%s / %s on %s:\n%s", model, layer, dataset, res.table)
+
+
+def layer_neural_collapse(
+    dataset: str,
+    model: str,
+    layer: str,
+    features_dir: Pathish,
+    linear_probe: Pathish,
+    table: Pathish,
+    summary: Pathish,
+) -> None:
+    """NC1-NC4 on the train split; NC3 and NC4 against the layer's linear probe (NC3 standardised)."""
+    from layeratlas.analysis.collapse import neural_collapse
+
+    x, y = _split_arrays(features_dir, layer)["train"]
+    probe = np.load(linear_probe)
+    fitted = probe["weights"].size > 0
+    metrics = neural_collapse(
+        x,
+        y,
+        probe["weights"] if fitted else None,
+        probe["bias"] if fitted else None,
+        probe["classes"] if fitted else None,
+        feature_scale=probe["scale"] if fitted else None,
+    )
+    row = {**_key(dataset, model, layer), "split": "train", "classifier": "linear_probe", **metrics}
+    write_table(pl.DataFrame([row]), table)
+    write_json({**_key(dataset, model, layer), **metrics}, summary)
+    log.info("%s", row)
+
+
+def layer_cluster_quality(
+    dataset: str,
+    model: str,
+    layer: str,
+    features_dir: Pathish,
+    dataset_dir: Pathish,
+    split: str,
+    embeddings: Mapping[str, Pathish],
+    seed: int,
+    table: Pathish,
+    summary: Pathish,
+) -> None:
+    """Silhouette / Davies-Bouldin of the features and of each 2-D embedding, plus trustworthiness."""
+    from layeratlas.analysis.cluster import cluster_table
+
+    features, index, _ = load_layer(features_dir, dataset_dir, layer, split)
+    ids = index["sample_id"].to_numpy()
+    coords = {}
+    for name, path in embeddings.items():
+        emb = pl.read_parquet(path)
+        order = {int(s): i for i, s in enumerate(emb["sample_id"].to_numpy())}
+        if missing := [int(s) for s in ids if int(s) not in order]:
+            raise ValueError(f"{path}: lacks {len(missing)} sample(s) of split {split!r}, e.g. {missing[:5]}")
+        rows = np.array([order[int(s)] for s in ids])
+        coords[name] = np.column_stack([emb["x"].to_numpy()[rows], emb["y"].to_numpy()[rows]])
+    result = cluster_table(features, index["label"].to_numpy(), coords, seed=seed)
+    write_table(result.with_columns(pl.lit(split).alias("split")), table)
+    row = _key(dataset, model, layer)
+    for r in result.iter_rows(named=True):
+        suffix = "" if r["space"] == "features" else f"_{r['space']}"
+        row[f"silhouette{suffix}"] = r["silhouette"]
+        row[f"davies_bouldin{suffix}"] = r["davies_bouldin"]
+        if r["trustworthiness"] is not None:
+            row[f"trustworthiness{suffix}"] = r["trustworthiness"]
+    write_json(row, summary)
+    log.info("%s", row)
+
+
+def summarize_layers(summaries: list[Pathish], order: Mapping[str, list[str]], table: Pathish) -> None:
+    """One row per (dataset, model, layer), a column per metric, from every per-layer summary JSON.
+
+    ``order``: {model: [layer, ...]} in config order; ``depth`` is the layer's position there. Writes
+    ``table`` (.parquet) with a .tsv and a .csv beside it.
+    """
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in summaries:
+        row = read_json(path)
+        values = merged.setdefault((row["dataset"], row["model"], row["layer"]), {})
+        for k, v in row.items():
+            values.setdefault(k, v)  # the first file wins (e.g. the variance rows' split and sizes)
+    rows = [
+        {"dataset": d, "model": m, "layer": layer, "depth": order[m].index(layer), **values}
+        for (d, m, layer), values in merged.items()
+    ]
+    rank = {m: i for i, m in enumerate(order)}
+    rows.sort(key=lambda r: (rank[r["model"]], r["depth"]))  # stable: datasets keep their input order
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    write_table(frame, table)
+    with atomic_path(Path(table).with_suffix(".csv")) as tmp:  # for spreadsheets
+        frame.write_csv(tmp, float_precision=6)
+    log.info("summary of %d layers, columns %s", frame.height, frame.columns)
+
+
+def plot_metrics_vs_depth(model: str, table: Pathish, figure: Pathish) -> None:
+    from layeratlas import plots_analysis
+
+    plots.save_figure(plots_analysis.metrics_vs_depth(pl.read_parquet(table), model), figure)
+
+
+def dataset_cka(
+    dataset: str,
+    features_root: Pathish,
+    layers: Mapping[str, list[str]],
+    split: str,
+    table: Pathish,
+    figure: Pathish,
+) -> None:
+    """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``."""
+    from layeratlas import plots_analysis
+    from layeratlas.analysis.cka import cka_matrix, layer_labels
+
+    arrays: dict[str, np.ndarray] = {}
+    ids_ref = None
+    for model, model_layers in layers.items():
+        features_dir = Path(features_root) / model
+        index = pl.read_parquet(features_dir / "index.parquet")
+        mask = select_split(index["split"].to_numpy().astype(str), split)
+        ids = index["sample_id"].to_numpy()[mask]
+        order = np.argsort(ids, kind="stable")
+        if ids_ref is None:
+            ids_ref = ids[order]
+        elif not np.array_equal(ids[order], ids_ref):
+            raise ValueError(f"{features_dir}: samples of split {split!r} differ from the first model's")
+        rows = np.flatnonzero(mask)[order]
+        for layer in model_layers:
+            data = np.load(features_dir / f"{layer}.npy", mmap_mode="r")
+            arrays[f"{model} / {layer}"] = (
+                data[rows] if not np.array_equal(rows, np.arange(len(data))) else data
+            )
+    matrix = cka_matrix(arrays, progress=True)
+    labels = layer_labels(layers)
+    pairs = [(m, layer) for m, model_layers in layers.items() for layer in model_layers]
+    frame = pl.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "model_a": ma,
+                "layer_a": la,
+                "model_b": mb,
+                "layer_b": lb,
+                "cka": float(matrix[i, j]),
+            }
+            for i, (ma, la) in enumerate(pairs)
+            for j, (mb, lb) in enumerate(pairs)
+        ]
+    )
+    write_table(frame, table)
+    title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
+    plots.save_figure(plots_analysis.cka_heatmap(matrix, labels, labels, title), figure)
+
+
+def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:
+    """The layer x layer block of one model from the dataset's CKA table."""
+    from layeratlas import plots_analysis
+
+    frame = pl.read_parquet(table).filter((pl.col("model_a") == model) & (pl.col("model_b") == model))
+    lookup = {(a, b): v for a, b, v in frame.select("layer_a", "layer_b", "cka").iter_rows()}
+    matrix = np.array([[lookup[(a, b)] for b in layers] for a in layers], dtype=np.float64)
+    title = f"Linear CKA (unbiased) between layers of {model} on {dataset}"
+    plots.save_figure(plots_analysis.cka_heatmap(matrix, layers, layers, title), figure)
+
+
+def layer_linear_adam(
+    dataset: str,
+    model: str,
+    layer: str,
+    features_dir: Pathish,
+    options: Mapping[str, Any],
+    seed: int,
+    table: Pathish,
+    summary: Pathish,
+    figure: Pathish,
+) -> None:
+    """A linear layer trained with Adam on train, train/test accuracy per epoch (seed report 002)."""
+    from layeratlas import plots_analysis
+    from layeratlas.analysis.probes import train_linear_adam
+
+    data = _split_arrays(features_dir, layer)
+    (x_tr, y_tr), (x_te, y_te) = data["train"], data["test"]
+    history = train_linear_adam(
+        np.asarray(x_tr, dtype=np.float32),
+        y_tr,
+        np.asarray(x_te, dtype=np.float32),
+        y_te,
+        epochs=options["epochs"],
+        lr=options["lr"],
+        batch_size=options["batch_size"],
+        seed=seed,
+    )
+    write_table(history, table)
+    last = history.row(-1, named=True)
+    write_json({**_key(dataset, model, layer), "linear_adam_accuracy": last["test_accuracy"]}, summary)
+    title = f"Linear layer (Adam, lr {options['lr']}) on {model} / {layer}, {dataset}"
+    plots.save_figure(plots_analysis.accuracy_curves(history, title), figure)
+
+
+def pixel_baselines(dataset: str, dataset_dir: Pathish, table: Pathish, figure: Pathish) -> None:
+    """Nearest class mean (L1, L2) on raw pixels: train means, test scores; the class-mean image grid."""
+    from layeratlas import plots_analysis
+    from layeratlas.analysis.probes import probe_classifiers
+
+    dataset_dir = Path(dataset_dir)
+    images = np.load(dataset_dir / "images.npy", mmap_mode="r")
+    index = pl.read_parquet(dataset_dir / "index.parquet")
+    class_names = read_json(dataset_dir / "dataset.json")["class_names"]
+    split, labels = index["split"].to_numpy().astype(str), index["label"].to_numpy()
+    flat = {
+        s: np.asarray(images[split == s], dtype=np.float32).reshape((split == s).sum(), -1) for s in SPLITS
+    }
+    res = probe_classifiers(
+        flat["train"],
+        labels[split == "train"],
+        flat["val"],
+        labels[split == "val"],
+        flat["test"],
+        labels[split == "test"],
+        classifiers=["ncm_l1", "ncm_l2"],
+    )
+    write_table(
+        res.table.with_columns(pl.lit(dataset).alias("dataset"), pl.lit("pixels").alias("input")), table
+    )
+    train_images = images[split == "train"]
+    train_labels = labels[split == "train"]
+    classes = np.unique(train_labels)
+    means = np.stack(
+        [np.asarray(train_images[train_labels == c], dtype=np.float64).mean(axis=0) for c in classes]
+    )
+    acc = dict(zip(res.table["classifier"], res.table["test_accuracy"], strict=True))
+    title = (
+        f"Class-mean images of {dataset} (train); nearest mean on test: "
+        f"L1 {acc['ncm_l1']:.3f}, L2 {acc['ncm_l2']:.3f}"
+    )
+    names = [class_names[int(c)] for c in classes]
+    plots.save_figure(plots_analysis.class_mean_images(means, names, title), figure)
+    log.info("%s pixels:\n%s", dataset, res.table)
+
+
+def thumbnail_map(
+    dataset: str,
+    model: str,
+    layer: str,
+    method: str,
+    embedding: Pathish,
+    dataset_dir: Pathish,
+    max_points: int,
+    zoom: float | None,
+    seed: int,
+    figure: Pathish,
+) -> None:
+    """The embedding's map with a seeded sample of points drawn as their images."""
+    from layeratlas import plots_analysis
+
+    table = pl.read_parquet(embedding)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(table.height, size=min(max_points, table.height), replace=False))
+    table = table[keep]
+    dataset_dir = Path(dataset_dir)
+    images = np.load(dataset_dir / "images.npy", mmap_mode="r")
+    index = pl.read_parquet(dataset_dir / "index.parquet")
+    row_of = {int(s): i for i, s in enumerate(index["sample_id"].to_numpy())}
+    rows = np.array([row_of[int(s)] for s in table["sample_id"]])
+    thumbs = np.asarray(images[rows])
+    if zoom is None:  # about 24 screen pixels per thumbnail at the figure's dpi
+        zoom = 24.0 / thumbs.shape[1]
+    coords = np.column_stack([table["x"].to_numpy(), table["y"].to_numpy()])
+    names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+    title = f"{names.get(method, method)} of {model} / {layer} on {dataset}: {len(rows)} images"
+    fig = plots_analysis.thumbnail_map(coords, thumbs, table["label"].to_numpy(), title, zoom=zoom)
+    plots.save_figure(fig, figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from layeratlas.io import Pathish
@@ -24,6 +25,14 @@ def export_model(
     from layeratlas.models import build_model
     from layeratlas.models.zoo import load_checkpoint
 
+    snapshot = spec.get("snapshot_of")
+    if snapshot and checkpoint:  # the training run's folder of per-epoch checkpoints
+        checkpoint = Path(checkpoint) / f"epoch{snapshot['epoch']}.pt"
+        if not checkpoint.is_file():
+            raise FileNotFoundError(
+                f"model {name}: model {snapshot['model']} wrote no snapshot after epoch {snapshot['epoch']} "
+                f"({checkpoint} is missing: did training stop early, or run fewer epochs?)"
+            )
     model = load_checkpoint(checkpoint) if checkpoint else build_model(spec, seed=seed)
     meta = export_all(name, spec, model, onnx_path, torchscript_path, metadata_path)
     log.info("exported %s: %s", name, [(x["name"], x["shape"]) for x in meta["layers"]])

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from layeratlas import plots
 from layeratlas.datasets import load_dataset
-from layeratlas.io import Pathish, write_json, write_parquet
+from layeratlas.io import Pathish, write_json, write_parquet, write_table
 
 log = logging.getLogger("layeratlas")
+
+TOP_LOSSES = 16
 
 
 def train_model(
@@ -23,13 +27,15 @@ def train_model(
     checkpoint: Pathish,
     history: Pathish,
     metrics: Pathish,
+    predictions: Pathish | None = None,
+    snapshots: Pathish | None = None,
     threads: int = 1,
 ) -> None:
     import torch
 
     from layeratlas.models import build_model, get_architecture
     from layeratlas.models.preprocess import Preprocess
-    from layeratlas.models.zoo import input_size, save_checkpoint
+    from layeratlas.models.zoo import head_modules, input_size, save_checkpoint
     from layeratlas.training import pick_device, train_classifier
 
     torch.set_num_threads(threads)
@@ -39,21 +45,90 @@ def train_model(
     model = build_model(spec, num_classes, seed)
     preprocess = Preprocess(input_size(spec), arch.channels, arch.mean, arch.std)
     device = pick_device()
-    table, test = train_classifier(model, preprocess, ds, spec["train"], arch.classifier, seed, device)
+    snapshot_epochs = set(spec["train"].get("snapshots") or [])
+    if snapshots is not None:
+        Path(snapshots).mkdir(parents=True, exist_ok=True)
+
+    def snapshot(epoch: int, current: torch.nn.Module) -> None:
+        if snapshots is not None and epoch in snapshot_epochs:
+            save_checkpoint(current, spec, num_classes, Path(snapshots) / f"epoch{epoch}.pt")
+            log.info("model %s: snapshot after epoch %d", name, epoch)
+
+    result = train_classifier(
+        model, preprocess, ds, spec["train"], head_modules(spec), seed, device, on_epoch_end=snapshot
+    )
     save_checkpoint(model, spec, num_classes, checkpoint)
-    write_parquet(table, history)
+    write_parquet(result.history, history)
+    if predictions is not None:
+        write_parquet(result.predictions, predictions)
     write_json(
         {
             "model": name,
             "dataset": ds.name,
             "device": str(device),
-            **test,
-            "final_val_accuracy": table["val_accuracy"][-1],
+            **result.metrics,
+            "final_val_accuracy": result.history["val_accuracy"][-1],
         },
         metrics,
     )
-    log.info("model %s: test accuracy %.4f", name, test["test_accuracy"])
+    log.info("model %s: test accuracy %.4f", name, result.metrics["test_accuracy"])
 
 
 def plot_training(model: str, history: Pathish, figure: Pathish) -> None:
     plots.save_figure(plots.training_curves(pl.read_parquet(history), f"{model}: training"), figure)
+
+
+def plot_test_predictions(
+    model: str,
+    predictions: Pathish,
+    dataset_dir: Pathish,
+    confusion_table: Pathish,
+    confusion_figure: Pathish,
+    top_losses_figure: Pathish,
+) -> None:
+    """Confusion matrix (tsv + png) and the highest-loss test images of a trained model."""
+    from layeratlas.training import confusion_matrix
+    from layeratlas.training_plots import confusion_figure as confusion_plot
+    from layeratlas.training_plots import top_losses_figure as top_losses_plot
+
+    preds = pl.read_parquet(predictions)
+    ds = load_dataset(dataset_dir)
+    class_names = [str(c) for c in ds.class_names]
+    counts = confusion_matrix(preds["label"].to_numpy(), preds["predicted"].to_numpy(), len(class_names))
+    table = pl.DataFrame({"true_class": class_names}).with_columns(
+        pl.Series(str(name), counts[:, j]) for j, name in enumerate(class_names)
+    )
+    write_table(table, confusion_table)
+    plots.save_figure(
+        confusion_plot(counts, class_names, f"{model}: test confusion matrix"), confusion_figure
+    )
+    top = preds.sort("loss", descending=True).head(TOP_LOSSES)
+    plots.save_figure(
+        top_losses_plot(
+            np.asarray(ds.images[top["sample_id"].to_numpy()]),
+            top["label"].to_list(),
+            top["predicted"].to_list(),
+            top["loss"].to_list(),
+            class_names,
+            f"{model}: highest-loss test images",
+        ),
+        top_losses_figure,
+    )
+
+
+def compare_sweep(
+    sweep: str,
+    members: list[str],
+    specs: list[Mapping[str, Any]],
+    metrics: list[Pathish],
+    table: Pathish,
+    figure: Pathish,
+) -> None:
+    """Comparison table (tsv + parquet) and figure of a sweep's trained members."""
+    from layeratlas.io import read_json
+    from layeratlas.models.sweeps import comparison_figure, comparison_table
+
+    rows = comparison_table(members, specs, [read_json(m) for m in metrics])
+    write_table(rows, table)
+    plots.save_figure(comparison_figure(rows, f"sweep {sweep}: {rows['parameter'][0]}"), figure)
+    log.info("sweep %s: %s", sweep, rows.select("value", "test_accuracy").rows())

@@ -1,3 +1,51 @@
+# Per-layer analyses (embeddings, class variance, classifiers, cluster quality, neural collapse, linear layer
+# curves, thumbnail maps), per-dataset ones (pixel baselines, CKA) and the summary across everything.
+ANALYSES = config["analyses"]
+# NC3/NC4 read the linear probe's weights, so neural_collapse fits the linear probe even with probes off.
+_CLASSIFIERS = list(ANALYSES["probes"]["classifiers"]) if ANALYSES["probes"]["enabled"] else []
+if ANALYSES["neural_collapse"] and "linear_probe" not in _CLASSIFIERS:
+    _CLASSIFIERS.insert(0, "linear_probe")
+PROBE_OPTIONS = {**ANALYSES["probes"], "classifiers": _CLASSIFIERS}
+
+
+def layer_summaries(dataset, model, layer):
+    """The per-layer JSON rows that results/summary/layers.parquet merges, for the analyses switched on."""
+    base = f"results/analysis/{dataset}/{model}/{layer}"
+    paths = [f"{base}/class_variance_summary.json"] if ANALYSES["variance"] else []
+    paths += [f"{base}/probes.json"] if ANALYSES["probes"]["enabled"] else []
+    paths += [f"{base}/cluster_quality.json"] if ANALYSES["cluster_quality"] else []
+    paths += [f"{base}/neural_collapse.json"] if ANALYSES["neural_collapse"] else []
+    paths += [f"{base}/linear_adam.json"] if ANALYSES["linear_adam"]["enabled"] else []
+    return paths
+
+
+def analysis_layer_targets(dataset, model, layer):
+    """What the analysis suite adds to one (dataset, model, layer)."""
+    base = f"results/analysis/{dataset}/{model}/{layer}"
+    targets = layer_summaries(dataset, model, layer)
+    targets += [f"{base}/confusion.png"] if ANALYSES["probes"]["enabled"] else []
+    targets += [f"{base}/linear_adam.png"] if ANALYSES["linear_adam"]["enabled"] else []
+    if ANALYSES["thumbnails"]["enabled"]:
+        thumbnails = ANALYSES["thumbnails"]["embeddings"]
+        targets += [f"{base}/thumbnails_{e}.png" for e in EMBEDDINGS if e in thumbnails]
+    return targets
+
+
+def analysis_targets():
+    """Per-dataset analyses and the summary across every dataset, model and layer."""
+    targets = []
+    for dataset in DATASETS:
+        if ANALYSES["pixel_baselines"]:
+            targets += [f"results/analysis/{dataset}/pixels/class_means.png"]
+        if ANALYSES["cka"]:
+            targets += [f"results/analysis/{dataset}/cka.png"]
+            targets += [f"results/analysis/{dataset}/{m}/cka.png" for m in MODELS]
+    if any(layer_summaries(DATASETS[0], MODELS[0], LAYERS[MODELS[0]][0])):
+        targets += ["results/summary/layers.csv"]
+        targets += [f"results/summary/metrics_vs_depth_{m}.png" for m in MODELS]
+    return targets
+
+
 rule embed_features:
     input:
         features="results/features/{dataset}/{model}",
@@ -74,29 +122,264 @@ rule class_variance:
         "../../scripts/class_variance.py"
 
 
-rule summarize_class_variance:
+def _labels(figure, **extra):
+    return {"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": figure, **extra}
+
+
+rule layer_probes:
+    input:
+        features="results/features/{dataset}/{model}",
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        table="results/analysis/{dataset}/{model}/{layer}/probes.parquet",
+        table_tsv=report(
+            "results/analysis/{dataset}/{model}/{layer}/probes.tsv",
+            caption="../report/probes.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("classifiers (table)"),
+        ),
+        summary="results/analysis/{dataset}/{model}/{layer}/probes.json",
+        confusion=report(
+            "results/analysis/{dataset}/{model}/{layer}/confusion.png",
+            caption="../report/probes.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("confusion matrices"),
+        ),
+        linear_probe="results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
+    log:
+        "logs/layer_probes/{dataset}/{model}/{layer}.log",
+    benchmark:
+        "results/benchmarks/layer_probes/{dataset}/{model}/{layer}.tsv"
+    params:
+        options=PROBE_OPTIONS,
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../../scripts/layer_probes.py"
+
+
+rule neural_collapse:
+    input:
+        features="results/features/{dataset}/{model}",
+        linear_probe="results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
+    output:
+        table="results/analysis/{dataset}/{model}/{layer}/neural_collapse.parquet",
+        table_tsv=report(
+            "results/analysis/{dataset}/{model}/{layer}/neural_collapse.tsv",
+            caption="../report/neural_collapse.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("neural collapse (table)"),
+        ),
+        summary="results/analysis/{dataset}/{model}/{layer}/neural_collapse.json",
+    log:
+        "logs/neural_collapse/{dataset}/{model}/{layer}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/neural_collapse.py"
+
+
+rule cluster_quality:
+    input:
+        features="results/features/{dataset}/{model}",
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+        embeddings=expand(
+            "results/analysis/{{dataset}}/{{model}}/{{layer}}/embedding_{embedding}.parquet",
+            embedding=EMBEDDINGS,
+        ),
+    output:
+        table="results/analysis/{dataset}/{model}/{layer}/cluster_quality.parquet",
+        table_tsv=report(
+            "results/analysis/{dataset}/{model}/{layer}/cluster_quality.tsv",
+            caption="../report/cluster_quality.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("cluster quality (table)"),
+        ),
+        summary="results/analysis/{dataset}/{model}/{layer}/cluster_quality.json",
+    log:
+        "logs/cluster_quality/{dataset}/{model}/{layer}.log",
+    benchmark:
+        "results/benchmarks/cluster_quality/{dataset}/{model}/{layer}.tsv"
+    params:
+        split=config["analyses"]["split"],
+        embeddings=EMBEDDINGS,
+        seed=config["seed"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/cluster_quality.py"
+
+
+rule linear_adam:
+    input:
+        features="results/features/{dataset}/{model}",
+    output:
+        table="results/analysis/{dataset}/{model}/{layer}/linear_adam.parquet",
+        table_tsv="results/analysis/{dataset}/{model}/{layer}/linear_adam.tsv",
+        summary="results/analysis/{dataset}/{model}/{layer}/linear_adam.json",
+        figure=report(
+            "results/analysis/{dataset}/{model}/{layer}/linear_adam.png",
+            caption="../report/linear_adam.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("linear layer (Adam) curves"),
+        ),
+    log:
+        "logs/linear_adam/{dataset}/{model}/{layer}.log",
+    benchmark:
+        "results/benchmarks/linear_adam/{dataset}/{model}/{layer}.tsv"
+    params:
+        options=config["analyses"]["linear_adam"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../../scripts/linear_adam.py"
+
+
+rule thumbnail_map:
+    input:
+        embedding="results/analysis/{dataset}/{model}/{layer}/embedding_{embedding}.parquet",
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        report(
+            "results/analysis/{dataset}/{model}/{layer}/thumbnails_{embedding}.png",
+            caption="../report/thumbnails.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("{embedding} with images"),
+        ),
+    log:
+        "logs/thumbnail_map/{dataset}/{model}/{layer}/{embedding}.log",
+    params:
+        max_points=config["analyses"]["thumbnails"]["max_points"],
+        zoom=config["analyses"]["thumbnails"]["zoom"],
+        seed=config["seed"],
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../../scripts/thumbnail_map.py"
+
+
+rule pixel_baselines:
+    input:
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        table="results/analysis/{dataset}/pixels/nearest_class_mean.parquet",
+        table_tsv=report(
+            "results/analysis/{dataset}/pixels/nearest_class_mean.tsv",
+            caption="../report/pixel_baselines.rst",
+            category="summary",
+            labels={"dataset": "{dataset}", "figure": "pixel nearest class mean (table)"},
+        ),
+        figure=report(
+            "results/analysis/{dataset}/pixels/class_means.png",
+            caption="../report/pixel_baselines.rst",
+            category="summary",
+            labels={"dataset": "{dataset}", "figure": "class-mean images"},
+        ),
+    log:
+        "logs/pixel_baselines/{dataset}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/pixel_baselines.py"
+
+
+rule cka:
+    input:
+        features=lambda wildcards: [f"results/features/{wildcards.dataset}/{m}" for m in MODELS],
+    output:
+        table="results/analysis/{dataset}/cka.parquet",
+        table_tsv="results/analysis/{dataset}/cka.tsv",
+        figure=report(
+            "results/analysis/{dataset}/cka.png",
+            caption="../report/cka.rst",
+            category="summary",
+            labels={"dataset": "{dataset}", "figure": "CKA, every model and layer"},
+        ),
+    log:
+        "logs/cka/{dataset}.log",
+    benchmark:
+        "results/benchmarks/cka/{dataset}.tsv"
+    params:
+        layers=LAYERS,
+        split=config["analyses"]["split"],
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../../scripts/cka.py"
+
+
+rule cka_model:
+    input:
+        table="results/analysis/{dataset}/cka.parquet",
+    output:
+        report(
+            "results/analysis/{dataset}/{model}/cka.png",
+            caption="../report/cka.rst",
+            category="{model}",
+            labels={"dataset": "{dataset}", "model": "{model}", "figure": "CKA between layers"},
+        ),
+    log:
+        "logs/cka_model/{dataset}/{model}.log",
+    params:
+        layers=lambda wildcards: LAYERS[wildcards.model],
+    script:
+        "../../scripts/cka_model.py"
+
+
+rule summarize_layers:
     input:
         summaries=lambda wildcards: [
-            f"results/analysis/{d}/{m}/{layer}/class_variance_summary.json"
+            summary
             for d in DATASETS
             for m in MODELS
             for layer in LAYERS[m]
+            for summary in layer_summaries(d, m, layer)
         ],
     output:
-        table="results/summary/class_variance.parquet",
+        table="results/summary/layers.parquet",
+        table_csv="results/summary/layers.csv",
         table_tsv=report(
-            "results/summary/class_variance.tsv",
-            caption="../report/summary_class_variance.rst",
+            "results/summary/layers.tsv",
+            caption="../report/summary_layers.rst",
             category="summary",
-            labels={"figure": "class variance, every dataset, model and layer (table)"},
-        ),
-        figure=report(
-            "results/summary/class_variance.png",
-            caption="../report/summary_class_variance.rst",
-            category="summary",
-            labels={"figure": "class variance, every dataset, model and layer"},
+            labels={"dataset": "all", "figure": "summary table: every dataset, model and layer"},
         ),
     log:
-        "logs/summarize_class_variance.log",
+        "logs/summarize_layers.log",
+    params:
+        layers=LAYERS,
     script:
-        "../../scripts/summarize_class_variance.py"
+        "../../scripts/summarize_layers.py"
+
+
+rule plot_metrics_vs_depth:
+    input:
+        table="results/summary/layers.parquet",
+    output:
+        report(
+            "results/summary/metrics_vs_depth_{model}.png",
+            caption="../report/metrics_vs_depth.rst",
+            category="summary",
+            labels={"dataset": "all", "figure": "metrics versus depth: {model}"},
+        ),
+    log:
+        "logs/plot_metrics_vs_depth/{model}.log",
+    script:
+        "../../scripts/plot_metrics_vs_depth.py"

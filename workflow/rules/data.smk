@@ -1,13 +1,44 @@
-rule prepare_dataset:
+# Downloaded sources land in resources/<source>/ (files missing offline stop the run in common.smk).
+from layeratlas.stages.data import source_checksums
+
+
+rule download_dataset:
     output:
-        dataset_files("{dataset}"),
+        "resources/{source}/checksums.json",
+    log:
+        "logs/download_dataset/{source}.log",
+    params:
+        checksums=lambda wildcards: source_checksums(wildcards.source, config["datasets"]),
+        resources="resources",
+    wildcard_constraints:
+        source="mnist|fashion_mnist|cifar10_c|cifar10",
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    script:
+        "../../scripts/download_dataset.py"
+
+
+rule prepare_dataset:
+    input:
+        unpack(dataset_source_files),
+    output:
+        images="results/datasets/{dataset}/images.npy",
+        index="results/datasets/{dataset}/index.parquet",
+        metadata="results/datasets/{dataset}/dataset.json",
+        skipped="results/datasets/{dataset}/skipped_files.tsv",  # unreadable images left out (on_unreadable: skip)
+        skipped_parquet="results/datasets/{dataset}/skipped_files.parquet",
     log:
         "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         seed=config["seed"],
+        resources="resources",
+    threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=8000,
+        runtime=60,
     script:
         "../../scripts/prepare_dataset.py"

@@ -5,6 +5,8 @@ rule train_model:
         checkpoint="models/{model}/checkpoint.pt",
         history="results/training/{model}/history.parquet",
         metrics="results/training/{model}/metrics.json",
+        predictions="results/training/{model}/test_predictions.parquet",
+        snapshots=directory("models/{model}/snapshots"),  # train.snapshots: epoch<k>.pt per listed epoch
     log:
         "logs/train_model/{model}.log",
     benchmark:
@@ -36,3 +38,66 @@ rule plot_training:
         "logs/plot_training/{model}.log",
     script:
         "../../scripts/plot_training.py"
+
+
+rule plot_test_predictions:
+    input:
+        predictions="results/training/{model}/test_predictions.parquet",
+        dataset=training_dataset,
+    output:
+        table=report(
+            "results/training/{model}/confusion_matrix.tsv",
+            caption="../report/confusion_table.rst",
+            category="{model}",
+            subcategory="training",
+            labels={"model": "{model}", "table": "confusion matrix"},
+        ),
+        parquet="results/training/{model}/confusion_matrix.parquet",
+        confusion=report(
+            "results/training/{model}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="{model}",
+            subcategory="training",
+            labels={"model": "{model}", "figure": "confusion matrix"},
+        ),
+        top_losses=report(
+            "results/training/{model}/top_losses.png",
+            caption="../report/top_losses.rst",
+            category="{model}",
+            subcategory="training",
+            labels={"model": "{model}", "figure": "highest-loss test images"},
+        ),
+    log:
+        "logs/plot_test_predictions/{model}.log",
+    script:
+        "../../scripts/plot_test_predictions.py"
+
+
+rule compare_sweep:
+    input:
+        sweep_metrics,
+    output:
+        table=report(
+            "results/training/sweeps/{sweep}/comparison.tsv",
+            caption="../report/sweep_comparison.rst",
+            category="sweeps",
+            subcategory="{sweep}",
+            labels={"sweep": "{sweep}", "table": "comparison"},
+        ),
+        parquet="results/training/sweeps/{sweep}/comparison.parquet",
+        figure=report(
+            "results/training/sweeps/{sweep}/comparison.png",
+            caption="../report/sweep_comparison.rst",
+            category="sweeps",
+            subcategory="{sweep}",
+            labels={"sweep": "{sweep}", "figure": "comparison"},
+        ),
+    log:
+        "logs/compare_sweep/{sweep}.log",
+    wildcard_constraints:
+        sweep="[A-Za-z0-9][A-Za-z0-9_-]*",
+    params:
+        members=lambda wildcards: SWEEPS[wildcards.sweep],
+        specs=lambda wildcards: [config["models"][m] for m in SWEEPS[wildcards.sweep]],
+    script:
+        "../../scripts/compare_sweep.py"

@@ -1,0 +1,121 @@
+"""Pretrained weights: the frameworks' own ImageNet downloads (cached where the frameworks cache them)
+and state dicts from local files.
+
+Offline, a download that is not cached yet fails with a message that names the file, the URL and the
+exact place to put the file (or the ``weights: /path/to/file`` alternative).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights that could be neither found in the cache nor downloaded."""
+
+
+def torchvision_weights_file(weights: Any) -> Path:
+    """Where ``torch.hub.load_state_dict_from_url`` (torchvision's loader) caches ``weights``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def load_torchvision_imagenet(model: nn.Module, weights: Any) -> None:
+    """Load a torchvision ``WeightsEnum`` member through torchvision's own code (download + cache).
+
+    A file already in the cache is loaded as it is (torch.hub checks the hash only when downloading).
+    """
+    cached = torchvision_weights_file(weights)
+    try:
+        state = weights.get_state_dict(progress=False)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError
+        if cached.exists():
+            raise
+        raise WeightsUnavailableError(
+            f"ImageNet weights {weights} are not cached and could not be downloaded ({exc}).\n"
+            f"Download {weights.url} on a machine with network access and place it at\n  {cached}\n"
+            "(torch.hub's cache: $TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/checkpoints),\n"
+            "or point the model's `weights:` at the downloaded file."
+        ) from exc
+    model.load_state_dict(state)
+
+
+def timm_weights_hint(name: str) -> str:
+    """Where timm would fetch the weights of ``name`` from and where a download lands."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return f"timm has no pretrained config for {name!r}"
+    lines = []
+    if cfg.hf_hub_id:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        repo = cfg.hf_hub_id.split("@")[0]
+        lines.append(
+            f"timm downloads https://huggingface.co/{repo} (model.safetensors) into the Hugging Face cache "
+            f"{HF_HUB_CACHE} (models--{repo.replace('/', '--')}); HF_HUB_OFFLINE=1 uses that cache only"
+        )
+    if cfg.url:
+        lines.append(
+            f"or {cfg.url} into {Path(torch.hub.get_dir()) / 'checkpoints' / os.path.basename(cfg.url)}"
+        )
+    lines.append("or download the file elsewhere and point the model's `weights:` at it")
+    return "\n  ".join(lines)
+
+
+def create_timm_pretrained(name: str) -> nn.Module:
+    """``timm.create_model(name, pretrained=True)``, with a clear error when the weights cannot be had."""
+    import timm
+
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as exc:  # noqa: BLE001 - network, hub and file errors all mean "not available"
+        raise WeightsUnavailableError(
+            f"timm ImageNet weights for {name!r} are not cached and could not be downloaded "
+            f"({type(exc).__name__}: {exc}).\n  {timm_weights_hint(name)}"
+        ) from exc
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from a file: a plain ``state_dict`` (``.pt``/``.pth``/``.bin``), a ``.safetensors``
+    file, a layeratlas checkpoint, or a training checkpoint with a ``state_dict``/``model`` entry.
+    A ``module.`` prefix (DataParallel) is removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state: Any = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a state dict (a mapping of parameter names to tensors)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def head_size(state: dict[str, torch.Tensor], classifier: str, path: Any) -> int:
+    """Number of classes of the classifier stored in ``state``."""
+    for key in (f"{classifier}.weight", f"{classifier}.fc.weight"):
+        if key in state:
+            return int(state[key].shape[0])
+    raise ValueError(
+        f"{path}: no classifier weight {classifier}.weight among its tensors "
+        f"(first ones: {', '.join(list(state)[:6])})"
+    )
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], path: Any) -> None:
+    """``load_state_dict(strict=True)`` with an error that names the file."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: does not fit the architecture: {exc}") from exc

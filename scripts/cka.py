@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from layeratlas.logs import log_to_file
+from layeratlas.stages import analysis
+
+log_to_file(snakemake.log[0])
+analysis.dataset_cka(
+    snakemake.wildcards.dataset,
+    features_root=Path(snakemake.input.features[0]).parent,
+    layers=snakemake.params.layers,
+    split=snakemake.params.split,
+    table=snakemake.output.table,  # the .tsv beside it is written with it
+    figure=snakemake.output.figure,
+)

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from layeratlas.logs import log_to_file
+from layeratlas.stages import analysis
+
+log_to_file(snakemake.log[0])
+w, out = snakemake.wildcards, snakemake.output
+analysis.layer_probes(
+    w.dataset,
+    w.model,
+    w.layer,
+    features_dir=snakemake.input.features,
+    dataset_dir=Path(snakemake.input.dataset[0]).parent,
+    options=snakemake.params.options,
+    seed=snakemake.params.seed,
+    threads=snakemake.threads,
+    table=out.table,  # the .tsv beside it is written with it
+    summary=out.summary,
+    confusion=out.confusion,
+    linear_probe=out.linear_probe,
+)

@@ -1,0 +1,68 @@
+"""Each analysis of the suite can be switched off in the config; the DAG then has none of its jobs."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import TINY_CONFIG
+from tests.snakemake_runs import snakemake
+
+SUITE = {
+    "layer_probes",
+    "neural_collapse",
+    "cluster_quality",
+    "linear_adam",
+    "thumbnail_map",
+    "pixel_baselines",
+    "cka",
+    "cka_model",
+    "summarize_layers",
+    "plot_metrics_vs_depth",
+}
+
+
+def _jobs(tmp_path, analyses: dict) -> dict[str, int]:
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["analyses"].update(analyses)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout
+    table = out.split("Job stats:")[1].split("\n\n")[0]
+    rows = [line.split() for line in table.strip().splitlines()[2:]]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def test_everything_off_leaves_no_suite_job(tmp_path):
+    off = {
+        "variance": False,
+        "probes": {"enabled": False},
+        "linear_adam": {"enabled": False},
+        "cluster_quality": False,
+        "neural_collapse": False,
+        "cka": False,
+        "pixel_baselines": False,
+        "thumbnails": {"enabled": False},
+    }
+    jobs = _jobs(tmp_path, off)
+    assert not SUITE & jobs.keys()
+    assert jobs["embed_features"] > 0
+
+
+def test_neural_collapse_alone_still_fits_the_linear_probe(tmp_path):
+    only = {
+        "probes": {"enabled": False},
+        "linear_adam": {"enabled": False},
+        "cluster_quality": False,
+        "cka": False,
+        "pixel_baselines": False,
+        "thumbnails": {"enabled": False},
+    }
+    jobs = _jobs(tmp_path, only)
+    n_layers = sum(len(m["layers"]) for m in yaml.safe_load(TINY_CONFIG.read_text())["models"].values())
+    assert jobs["neural_collapse"] == jobs["layer_probes"] == n_layers
+    assert SUITE & jobs.keys() == {
+        "layer_probes",
+        "neural_collapse",
+        "summarize_layers",
+        "plot_metrics_vs_depth",
+    }
