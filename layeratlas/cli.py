@@ -29,12 +29,16 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from layeratlas.checks import layer_errors
     from layeratlas.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
+        return 1
+    if errors := layer_errors(config):
+        print(f"{args.config}: invalid config:\n  " + "\n  ".join(errors), file=sys.stderr)
         return 1
     print(f"{args.config}: valid ({len(config['datasets'])} dataset(s), {len(config['models'])} model(s))")
     return 0

@@ -83,3 +83,14 @@ def test_cli_validate(tmp_path, capsys):
     with pytest.raises(ConfigError, match="not valid YAML"):
         (tmp_path / "bad.yaml").write_text("models: [unclosed")
         load_config(tmp_path / "bad.yaml")
+
+
+def test_unknown_layer_is_refused_with_the_closest_names(tmp_path, capsys):
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["models"]["efficientnet_lite0"]["layers"] = {"block.4": "avg", "global_pool": "none"}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["validate", str(path)]) == 1
+    message = capsys.readouterr().err
+    assert "models.efficientnet_lite0.layers: 'block.4' is not a layer of efficientnet_lite0" in message
+    assert "closest: blocks.4" in message and "global_pool" not in message.split("closest")[0]

@@ -99,3 +99,14 @@ def test_tiny_run_is_complete_and_reports(tiny_run):
     snakemake(tiny_run, "--configfile", str(TINY_CONFIG), "--report", "report.html")
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert "embedding_tsne.png" in html and "class_variance_heatmap.png" in html and "history.png" in html
+
+
+def test_unknown_layer_stops_snakemake_before_any_job(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"]["small_cnn"]["layers"] = {"relu6": "none"}
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(bad), check=False)
+    assert result.returncode != 0
+    assert "models.small_cnn.layers: 'relu6' is not a layer of small_cnn (closest: relu5" in result.stderr
+    assert not (tmp_path / "results").exists()

@@ -13,6 +13,13 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+if workflow.is_main_process:
+    # Before any job (and once, not again in every cluster job): every chosen layer exists.
+    from layeratlas.checks import layer_errors
+
+    if errors := layer_errors(config):
+        raise WorkflowError("invalid config:\n  " + "\n  ".join(errors))
+
 try:
     # Before any job: every dataset's files are in resources/ (or can be downloaded), image folders exist.
     check_dataset_files(config["datasets"], "resources")
