@@ -98,4 +98,5 @@ def test_tiny_config_runs_through_slurm(slurm_available, tmp_path):
         assert "JobState=COMPLETED" in state, f"SLURM job {job_id} ({rule}): {state[:300]}"
     gpu_job = next(job_id for job_id, rule in submitted if rule == "train_model")
     details = subprocess.run(["scontrol", "show", "job", gpu_job], capture_output=True, text=True).stdout
-    assert "Partition=gpu" in details and "gres/gpu" in details  # the profile's GPU settings reached SLURM
+    # the profile's GPU settings reached SLURM: the GPU partition and one GPU
+    assert "Partition=gpu" in details and re.search(r"gres[:/]gpu[:=]1", details), details
