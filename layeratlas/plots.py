@@ -134,29 +134,6 @@ def training_curves(history: pl.DataFrame, title: str) -> Figure:
     return fig
 
 
-def variance_summary(rows: pl.DataFrame) -> Figure:
-    """Inter/intra-class variance ratio of every (model, layer), one panel per dataset.
-
-    ``rows``: columns dataset, model, layer, inter_to_intra_ratio, in the config's order.
-    """
-    datasets = list(dict.fromkeys(rows["dataset"].to_list()))
-    models = list(dict.fromkeys(rows["model"].to_list()))
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
-    height = max(3.0, 0.4 * rows.height / max(len(datasets), 1) + 1.5)
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(6.5 * len(datasets), height), layout="constrained", squeeze=False
-    )
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        part = rows.filter(pl.col("dataset") == dataset)
-        y = np.arange(part.height)[::-1]  # first row at the top
-        ax.barh(y, part["inter_to_intra_ratio"].to_numpy(), color=[colours[m] for m in part["model"]])
-        ax.set_yticks(y, [f"{m} / {layer}" for m, layer in zip(part["model"], part["layer"], strict=True)])
-        ax.set(xlabel="mean inter-class / mean intra-class variance", title=f"dataset: {dataset}")
-        ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
-    fig.suptitle("Class separation per model and layer (higher is better separated)")
-    return fig
-
-
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> None:
     """Write ``fig`` to ``path`` atomically (see ``layeratlas.io.atomic_path``) and close it.
 
