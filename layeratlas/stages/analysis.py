@@ -17,15 +17,21 @@ from layeratlas.io import Pathish, atomic_path, read_json, write_json, write_par
 log = logging.getLogger("layeratlas")
 
 
-def load_layer(features_dir: Pathish, dataset_dir: Pathish, layer: str, split: str):  # noqa: ANN201
-    """Features of one layer for the samples of ``split``, with their ids, labels and class names."""
-    features_dir = Path(features_dir)
+def layer_file(features_dir: Path, layer: str) -> Path:
+    """``<layer>.npy`` in a features folder, or an error naming the layers that were extracted."""
     path = features_dir / f"{layer}.npy"
     if not path.exists():
         have = sorted(p.stem for p in features_dir.glob("*.npy"))
         raise FileNotFoundError(
             f"{path}: no features for layer {layer!r}; extracted layers: {', '.join(have)}"
         )
+    return path
+
+
+def load_layer(features_dir: Pathish, dataset_dir: Pathish, layer: str, split: str):  # noqa: ANN201
+    """Features of one layer for the samples of ``split``, with their ids, labels and class names."""
+    features_dir = Path(features_dir)
+    path = layer_file(features_dir, layer)
     index = pl.read_parquet(features_dir / "index.parquet")
     mask = select_split(index["split"].to_numpy().astype(str), split)
     features = np.load(path, mmap_mode="r")[mask]
@@ -105,12 +111,7 @@ def class_variance(
 def _split_arrays(features_dir: Pathish, layer: str):  # noqa: ANN202
     """{split: (features, labels)} of one layer for train, val and test (features memory-mapped)."""
     features_dir = Path(features_dir)
-    path = features_dir / f"{layer}.npy"
-    if not path.exists():
-        have = sorted(p.stem for p in features_dir.glob("*.npy"))
-        raise FileNotFoundError(
-            f"{path}: no features for layer {layer!r}; extracted layers: {', '.join(have)}"
-        )
+    path = layer_file(features_dir, layer)
     index = pl.read_parquet(features_dir / "index.parquet")
     features = np.load(path, mmap_mode="r")
     split, labels = index["split"].to_numpy().astype(str), index["label"].to_numpy()
