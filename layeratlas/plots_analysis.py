@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from layeratlas import plots  # noqa: F401  (sets the headless backend before pyplot is imported)
+from layeratlas.training_plots import draw_confusion
 
 import matplotlib.pyplot as plt  # noqa: E402  isort: skip
 
@@ -65,23 +66,10 @@ def confusion_grid(
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     for ax, (name, matrix) in zip(axes.ravel(), matrices.items(), strict=False):
-        matrix = np.asarray(matrix, dtype=np.float64)
-        if matrix.shape != (k, k):
-            raise ValueError(f"{name}: confusion matrix {matrix.shape} does not match {k} class names")
-        totals = matrix.sum(axis=1, keepdims=True)
-        rates = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-        im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        if k <= 12:
-            for i in range(k):
-                for j in range(k):
-                    if matrix[i, j]:
-                        colour = "white" if rates[i, j] > 0.5 else "black"
-                        ax.text(
-                            j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7, color=colour
-                        )
-        ticks = [str(c) for c in class_names] if k <= 30 else []
-        ax.set_xticks(range(k) if ticks else [], ticks, rotation=90, fontsize=7)
-        ax.set_yticks(range(k) if ticks else [], ticks, fontsize=7)
+        try:
+            im = draw_confusion(ax, matrix, class_names, max_annotated=12, fontsize=7)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
         ax.set(xlabel="predicted", ylabel="true", title=f"{name}: {accuracies.get(name, float('nan')):.3f}")
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true class")
     fig.suptitle(title)

@@ -10,28 +10,50 @@ matplotlib.use("Agg")  # headless: figures are only ever written to files
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 
-def confusion_figure(counts: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Confusion matrix (rows: true class, columns: predicted), coloured by row fraction, with counts."""
+def draw_confusion(
+    ax: Axes, counts: np.ndarray, class_names: Sequence[str], *, max_annotated: int = 30, fontsize="small"
+) -> AxesImage:
+    """Draw a confusion matrix (rows: true class, columns: predicted) on ``ax``, coloured by the fraction
+    of the true class, with the counts written in when there are at most ``max_annotated`` classes."""
     counts = np.asarray(counts)
     k = len(class_names)
     if counts.shape != (k, k):
         raise ValueError(f"confusion matrix of shape {counts.shape} for {k} class names")
-    fractions = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    side = max(4.5, 0.45 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    totals = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
-    if k <= 30:
+    if k <= max_annotated:
         for i in range(k):
             for j in range(k):
                 if counts[i, j]:
                     colour = "white" if fractions[i, j] > 0.5 else "black"
-                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize="small", color=colour)
-    ticks = np.arange(k)
-    ax.set_xticks(ticks, [str(c) for c in class_names], rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(ticks, [str(c) for c in class_names])
+                    ax.text(
+                        j,
+                        i,
+                        f"{int(counts[i, j])}",
+                        ha="center",
+                        va="center",
+                        fontsize=fontsize,
+                        color=colour,
+                    )
+    ticks = np.arange(k) if k <= 30 else []
+    labels = [str(c) for c in class_names] if k <= 30 else []
+    ax.set_xticks(ticks, labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=fontsize)
+    ax.set_yticks(ticks, labels, fontsize=fontsize)
+    return image
+
+
+def confusion_figure(counts: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Confusion matrix of one classifier, with counts and its accuracy in the title."""
+    counts = np.asarray(counts)
+    side = max(4.5, 0.45 * len(class_names) + 2.5)
+    fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    image = draw_confusion(ax, counts, class_names)
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set(xlabel="predicted class", ylabel="true class", title=f"{title} (accuracy {accuracy:.3f})")
     fig.colorbar(image, ax=ax, label="fraction of the true class")
