@@ -75,5 +75,5 @@ def test_dataset_cka_aligns_models_by_sample_id_and_blocks_per_model(tmp_path):
 
 
 def test_confusion_grid_refuses_a_wrong_shape():
-    with pytest.raises(ValueError, match="knn: confusion matrix of shape \(2, 2\) for 3 class names"):
+    with pytest.raises(ValueError, match=r"knn: confusion matrix of shape \(2, 2\) for 3 class names"):
         plots_analysis.confusion_grid({"knn": np.eye(2)}, ["a", "b", "c"], "t", {"knn": 1.0})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from tests.conftest import TINY_CONFIG
-from tests.snakemake_runs import snakemake
+from tests.snakemake_runs import job_counts, snakemake
 
 SUITE = {
     "layer_probes",
@@ -26,10 +26,7 @@ def _jobs(tmp_path, analyses: dict) -> dict[str, int]:
     config["analyses"].update(analyses)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout
-    table = out.split("Job stats:")[1].split("\n\n")[0]
-    rows = [line.split() for line in table.strip().splitlines()[2:]]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    return job_counts(snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout)
 
 
 def test_everything_off_leaves_no_suite_job(tmp_path):

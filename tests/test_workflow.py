@@ -14,14 +14,7 @@ import yaml
 from layeratlas.export import build_extractor
 from layeratlas.models.zoo import load_checkpoint
 from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
-from tests.snakemake_runs import expected_outputs, snakemake
-
-
-def _job_counts(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
-    rows = [line.split() for line in table.strip().splitlines()[2:]]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+from tests.snakemake_runs import expected_outputs, job_counts, snakemake
 
 
 def test_default_config_dag_builds(tmp_path):
@@ -29,7 +22,7 @@ def test_default_config_dag_builds(tmp_path):
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     n_models = len(config["models"])
     n_layers = sum(len(m["layers"]) for m in config["models"].values())
-    counts = _job_counts(out)
+    counts = job_counts(out)
     assert counts["export_model"] == n_models and counts["extract_features"] == n_models
     assert counts["train_model"] == sum(1 for m in config["models"].values() if m.get("train"))
     assert counts["embed_features"] == n_layers * len(config["analyses"]["embeddings"])
