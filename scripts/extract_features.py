@@ -9,6 +9,7 @@ extract.extract_features(
     snakemake.input.metadata,
     dataset_dir=Path(snakemake.input.dataset[0]).parent,
     out_dir=snakemake.output.features,
-    batch_size=snakemake.params.batch_size,
+    batch_size=snakemake.params.extraction["batch_size"],
     threads=snakemake.threads,
+    options=snakemake.params.extraction,
 )

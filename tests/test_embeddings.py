@@ -2,7 +2,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from layeratlas.analysis.embeddings import METHODS, embed, embedding_table, explained_variance
+from layeratlas.analysis.embeddings import (
+    METHODS,
+    embed,
+    embedding_table,
+    explained_variance,
+    fitted_on,
+    sample_rows,
+    tsne_gradient_method,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +90,38 @@ def test_explained_variance(blobs):
     # Three blobs span a 2-D affine subspace that dominates the variance.
     assert ratios[:2].sum() > 0.9
     assert explained_variance(x[:4], n_components=10).shape == (4,)
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap"])
+def test_fit_on_a_sample_places_the_rest_by_transform(blobs, method):
+    x, labels = blobs
+    params = {"fit_samples": 60}
+    a = embed(x, method, seed=1, params=dict(params))
+    assert a.shape == (150, 2) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, embed(x, method, seed=1, params=dict(params)))
+    # The 90 points outside the sample still land with their class.
+    rows = sample_rows(150, 60, 1)
+    rest = np.setdiff1d(np.arange(150), rows)
+    assert len(rows) == 60 and len(rest) == 90
+    assert _nearest_centroid_accuracy(a[rest], labels[rest]) > 0.95
+    assert fitted_on(150, params) == "fitted on 60 of 150, the rest placed by transform"
+    assert fitted_on(150, {"fit_samples": 150}) == "" and sample_rows(150, 200, 0) is None
+
+
+def test_tsne_gradient_method_and_umap_threads_when_not_deterministic(blobs, monkeypatch):
+    import openTSNE
+
+    x, labels = blobs
+    seen = {}
+    real = openTSNE.TSNE
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(openTSNE, "TSNE", spy)
+    embed(x, "tsne", seed=0, n_jobs=2, params={"n_iter": 50})
+    assert seen["negative_gradient_method"] == "bh" and seen["n_jobs"] == 2  # 150 points: Barnes-Hut
+    assert tsne_gradient_method(20_000) == "fft" and tsne_gradient_method(9_999) == "bh"
+    free = embed(x, "umap", seed=0, n_jobs=2, params={"deterministic": False})
+    assert free.shape == (150, 2) and _nearest_centroid_accuracy(free, labels) > 0.95

@@ -10,12 +10,15 @@ rule extract_features:
         "logs/extract_features/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/extract_features/{dataset}/{model}.tsv"
-    params:
-        batch_size=config["extraction"]["batch_size"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=120,
+    params:
+        # batch size, provider, precision, session options: the schema's `extraction` block
+        extraction=config["extraction"],
     script:
         "../../scripts/extract_features.py"
