@@ -1,0 +1,260 @@
+"""Inspection steps: filter grids and the layer shape table per model; activation maps and top patches
+per (dataset, model, layer); dead units per (dataset, model). Each loads the network the features come
+from (``export.load_model``) and feeds it the dataset's images through the same preprocessing as the
+exported graph, so layer names and values match the features."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from layeratlas import plots, plots_inspection
+from layeratlas.datasets import load_dataset, select_split
+from layeratlas.io import Pathish, remove_stale, write_table
+from layeratlas.stages.export import load_model
+
+log = logging.getLogger("layeratlas")
+
+
+@contextlib.contextmanager
+def _atomic_dir(path: Pathish) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``, renamed to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.name}.*.tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.replace(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _network(name: str, spec: Mapping[str, Any], checkpoint: Pathish | None, seed: int):  # noqa: ANN202
+    from layeratlas.inspection.graph import trace
+    from layeratlas.models.preprocess import Preprocess
+    from layeratlas.models.zoo import get_architecture, input_size
+
+    arch = get_architecture(spec["architecture"])
+    model = load_model(name, spec, checkpoint, seed)
+    size = input_size(spec)
+    preprocess = Preprocess(size, arch.channels, arch.mean, arch.std).eval()
+    return trace(model, arch.uses_timm), preprocess, size, arch.channels
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, H, W, C) images as the network sees them before normalisation: resized to ``size``
+    with the exported graph's bilinear interpolation (colour kept, for display)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _batches(
+    images: np.ndarray, batch_size: int, preprocess, desc: str
+) -> Iterator[tuple[int, torch.Tensor]]:  # noqa: ANN001
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, mininterval=5):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+        with torch.no_grad():
+            yield start, preprocess(batch)
+
+
+def _split_images(dataset_dir: Pathish, split: str):  # noqa: ANN202
+    """Images, sample ids and labels of ``split``, and the class names."""
+    ds = load_dataset(dataset_dir)
+    positions = np.flatnonzero(select_split(ds.split, split))
+    return ds.images[positions], ds.sample_ids[positions], ds.labels[positions], ds.class_names
+
+
+def _searched(n: int, max_images: int | None, seed: int) -> np.ndarray:
+    """Positions of the images searched for top patches and dead units: all ``n``, or a seeded sample of
+    ``max_images`` of them (in their order)."""
+    if max_images is None or n <= max_images:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+
+
+def network_figures(
+    model: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    seed: int,
+    options: Mapping[str, Any],
+    filters_dir: Pathish,
+    layer_table: Pathish,
+) -> None:
+    """Filter grids (one PNG per convolution under ``filters_dir``) and the layer shape table."""
+    from layeratlas.inspection import filters
+    from layeratlas.inspection.layer_table import layer_shape_table
+
+    traced, preprocess, size, channels = _network(model, spec, checkpoint, seed)
+    example = preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
+    table = layer_shape_table(traced, example)
+    write_table(table, layer_table)
+    log.info("%s: %d layers at %dx%d", model, table.height, size, size)
+
+    opts = options["filters"]
+    chosen = filters.pick_filter_layers(filters.conv_layers(traced), opts["deeper"])
+    with _atomic_dir(filters_dir) as tmp:  # the folder appears whole or not at all
+        if not chosen:
+            fig = plots_inspection.plt.figure(figsize=(5, 1))
+            fig.text(0.5, 0.5, f"{model} has no Conv2d layer", ha="center")
+            plots.save_figure(fig, tmp / "no_convolution.png")
+        for i, (name, conv) in enumerate(chosen):
+            weight = conv.weight.detach().float().numpy()
+            shape = " x ".join(map(str, weight.shape))
+            if i == 0 and weight.shape[1] in (1, 3):
+                tiles = filters.first_layer_tiles(weight, options["channels"])
+                note = f"first {len(tiles)} filters" if len(tiles) < len(weight) else "all filters"
+                fig = plots_inspection.filter_grid(tiles, f"{model} / {name}: weight {shape}", note)
+            else:
+                tiles = filters.per_channel_tiles(weight, opts["count"], opts["input_channels"])
+                note = (
+                    f"rows: first {tiles.shape[0]} filters; "
+                    f"columns: their first {tiles.shape[1]} input channels"
+                )
+                fig = plots_inspection.filter_grid(
+                    tiles, f"{model} / {name}: weight {shape}", note, per_channel=True
+                )
+            plots.save_figure(fig, tmp / f"{name}.png")
+            log.info("filters of %s / %s: %s", model, name, shape)
+
+
+def layer_figures(
+    dataset: str,
+    model: str,
+    layer: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    dataset_dir: Pathish,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    threads: int,
+    activations_dir: Pathish,
+    patches_table: Pathish,
+    patches_figure: Pathish,
+) -> None:
+    """Activation maps of the configured images (one PNG per image under ``activations_dir``) and the
+    top-k patches of the first channels of one layer over the ``split`` images."""
+    from layeratlas.inspection.activations import layer_maps, select_images
+    from layeratlas.inspection.graph import forward_nodes
+    from layeratlas.inspection.layer_table import shapes
+    from layeratlas.inspection.patches import TopUnits, crop, top_table, update_top
+    from layeratlas.inspection.receptive_field import receptive_fields
+
+    torch.set_num_threads(max(1, threads))
+    traced, preprocess, size, _ = _network(model, spec, checkpoint, seed)
+    images, sample_ids, labels, class_names = _split_images(dataset_dir, split)
+    where = f"{model} / {layer} on {dataset} ({split})"
+
+    chosen = np.sort(
+        select_images(sample_ids, labels, options["images"], f"dataset {dataset} (split {split})")
+    )
+    resized = _resize(images[chosen], size)
+    maps = layer_maps(traced, preprocess(torch.from_numpy(np.ascontiguousarray(images[chosen]))), layer)
+    with _atomic_dir(activations_dir) as tmp:
+        for i, position in enumerate(chosen):
+            sid, label = int(sample_ids[position]), int(labels[position])
+            shape = "x".join(map(str, maps.post.shape[1:]))
+            title = f"{where}: sample {sid} (class {class_names[label]}), output {shape}"
+            fig = plots_inspection.activation_figure(
+                resized[i],
+                maps.post[i],
+                None if maps.pre is None else maps.pre[i],
+                options["channels"],
+                title,
+                maps.relu,
+            )
+            plots.save_figure(fig, tmp / f"sample{sid}.png")
+    log.info("%s: activation maps of %d images (pre-ReLU: %s)", where, len(chosen), maps.relu or "none")
+
+    node = traced.resolve(layer)
+    example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
+    field = receptive_fields(traced, *shapes(traced, example))[node]
+    channels = int(maps.post.shape[1])
+    searched = _searched(len(images), options["max_images"], seed)
+    images, sample_ids = images[searched], sample_ids[searched]
+    top = TopUnits.empty(min(options["patch_channels"], channels), options["top_k"])
+    for start, x in _batches(images, options["batch_size"], preprocess, f"top patches {where}"):
+        out = forward_nodes(traced, x, [node])[node].float().numpy()
+        top = update_top(top, out, start)
+    table = top_table(top, field, sample_ids, (size, size))
+    write_table(table, patches_table)
+    patches = []
+    for c in range(top.score.shape[0]):
+        picked = [p for p in top.image[c] if p >= 0]
+        views = _resize(images[picked], size) if picked else []
+        patches.append(
+            [
+                crop(view, field.box(int(top.y[c, r]), int(top.x[c, r]), (size, size)))
+                for r, view in enumerate(views)
+            ]
+        )
+    rf = "the whole image" if field.whole else "x".join(str(int(s)) for s in field.size) + " px"
+    note = (
+        f"top {options['top_k']} of {len(images)} images per channel; patch = receptive field "
+        f"({rf} of the {size} px input; white = outside the image)"
+    )
+    plots.save_figure(
+        plots_inspection.patches_figure(patches, top.score, f"Top patches: {where}", note), patches_figure
+    )
+    log.info("%s: top patches written (%s)", where, rf)
+
+
+def dead_units(
+    dataset: str,
+    model: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    dataset_dir: Pathish,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    threads: int,
+    table: Pathish,
+    figure: Pathish,
+) -> None:
+    """Fraction of channels of every ReLU layer that never output more than 0 on the ``split`` images."""
+    from layeratlas.inspection.dead_units import channel_maxima, dead_unit_table
+    from layeratlas.inspection.graph import forward_nodes, is_activation
+
+    torch.set_num_threads(max(1, threads))
+    traced, preprocess, _, _ = _network(model, spec, checkpoint, seed)
+    images = _split_images(dataset_dir, split)[0]
+    images = images[_searched(len(images), options["max_images"], seed)]
+    nodes = [n for n in traced.compute_nodes() if is_activation(traced, n)]
+    where = f"{model} on {dataset} ({split}, n={len(images)})"
+    maxima: dict[Any, np.ndarray] = {}
+    for _, x in _batches(images, options["batch_size"], preprocess, f"dead units {where}"):
+        if not nodes:
+            break
+        for node, out in forward_nodes(traced, x, nodes).items():
+            m = channel_maxima(out.float().numpy())
+            maxima[node] = m if node not in maxima else np.maximum(maxima[node], m)
+    kinds = {
+        traced.names[n]: type(traced.module(n)).__name__ if traced.module(n) is not None else str(n.target)
+        for n in nodes
+    }
+    result = dead_unit_table({traced.names[n]: maxima[n] for n in nodes}, kinds)
+    write_table(result, table)
+    title = f"Dead units: {where}" if nodes else f"{model} has no ReLU layer"
+    plots.save_figure(plots_inspection.dead_units_figure(result, title), figure)
+    log.info(
+        "%s: %d of %d channels dead",
+        where,
+        int(result["dead"].sum()) if nodes else 0,
+        int(result["channels"].sum()) if nodes else 0,
+    )
