@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from layeratlas.corruptions import CORRUPTIONS, corrupt_images
-from layeratlas.downloads import DOWNLOADABLE, RESOURCES, remote_files
+from layeratlas.downloads import DOWNLOADABLE, RESOURCES, DatasetFilesError, remote_files
 from layeratlas.io import atomic_path, read_json, write_json, write_parquet, write_table
 from layeratlas.sources import (
     CIFAR10_C_CORRUPTIONS,
@@ -223,10 +223,29 @@ def load_dataset(folder: str | os.PathLike, mmap: bool = True) -> ImageDataset:
     folder = Path(folder)
     meta = read_json(folder / "dataset.json")
     index = pl.read_parquet(folder / "index.parquet")
-    images = np.load(folder / "images.npy", mmap_mode="r" if mmap else None)
+    try:
+        images = np.load(folder / "images.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetFilesError(f"{folder / 'images.npy'}: not a readable .npy array ({exc})") from exc
     if len(images) != index.height:
-        raise ValueError(
+        raise DatasetFilesError(
             f"{folder}: images.npy has {len(images)} images but index.parquet {index.height} rows"
+        )
+    shape = tuple(meta.get("image_shape", images.shape[1:]))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
+        raise DatasetFilesError(
+            f"{folder / 'images.npy'}: must be uint8 (N, {', '.join(map(str, shape))}) as dataset.json "
+            f"says, found {images.dtype} {images.shape}; delete the folder to prepare the dataset again"
+        )
+    labels = index["label"].to_numpy()
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetFilesError(f"{folder / 'index.parquet'}: labels must be integers, found {labels.dtype}")
+    outside = np.flatnonzero((labels < 0) | (labels >= len(meta["class_names"])))
+    if len(outside):
+        raise DatasetFilesError(
+            f"{folder / 'index.parquet'}: {len(outside)} label(s) outside the {len(meta['class_names'])} "
+            f"classes of dataset.json, e.g. label {labels[outside[0]]} of sample id "
+            f"{index['sample_id'][int(outside[0])]}"
         )
     return ImageDataset(
         meta["name"],

@@ -81,6 +81,29 @@ class SourceImages:
             self.ids = np.arange(len(self.labels), dtype=np.int64)
 
 
+def check_arrays(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], where: str) -> None:
+    """Raise DatasetFilesError naming ``where`` (the file) unless ``images`` is uint8 (N, H, W, 1 or 3)
+    and ``labels`` are N integers that index ``class_names``."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DatasetFilesError(
+            f"{where}: images must be uint8 (N, height, width, 1 or 3 channels), found {images.dtype} "
+            f"{images.shape}"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetFilesError(
+            f"{where}: {len(images)} images but labels of shape {labels.shape}; expected ({len(images)},)"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetFilesError(f"{where}: labels must be integers, found {labels.dtype}")
+    outside = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
+    if len(outside):
+        k = len(class_names)
+        raise DatasetFilesError(
+            f"{where}: {len(outside)} label(s) outside the {k} classes (0..{k - 1}: "
+            f"{', '.join(class_names)}), e.g. label {labels[outside[0]]} at position {outside[0]}"
+        )
+
+
 def _require(source: str, resources: str | os.PathLike, corruptions: tuple[str, ...] = ()) -> Path:
     missing = missing_files(source, resources, corruptions)
     if missing:
@@ -138,6 +161,7 @@ def load_mnist_like(
     part = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])
     if source == "mnist":  # torchvision names them "0 - zero"; the digit is the name people use
         classes = tuple(c.split(" - ")[0] for c in classes)
+    check_arrays(images, labels, classes, str(root / cls.__name__ / "raw"))
     return SourceImages(images, labels, classes, part)
 
 
@@ -176,6 +200,7 @@ def load_cifar10(
     images = np.ascontiguousarray(np.concatenate([p[0] for p in parts]).astype(np.uint8))
     labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
     part = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])
+    check_arrays(images, labels, classes, str(archive))
     return SourceImages(images, labels, classes, part)
 
 
@@ -236,11 +261,10 @@ def load_cifar10_c(
         )
     if labels.shape != (len(images),):
         raise DatasetFilesError(f"{where}: labels.npy has shape {labels.shape}, expected ({len(images)},)")
+    check_arrays(images, labels, CIFAR10_CLASSES, f"{where}: labels.npy")
     n = len(images) // 5
     rows = slice((severity - 1) * n, severity * n)
     labels = labels[rows].astype(np.int64)
-    if labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES):
-        raise DatasetFilesError(f"{where}: labels.npy holds labels outside 0..9")
     ids = CIFAR10_TEST_OFFSET + np.arange(n, dtype=np.int64)
     return SourceImages(np.ascontiguousarray(images[rows]), labels, CIFAR10_CLASSES, None, ids)
 

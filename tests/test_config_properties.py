@@ -89,3 +89,31 @@ def _get(config: dict, path: tuple) -> Any:
     for part in path:
         node = node[part]
     return node
+
+
+SMALL_CNN_MODULES = ["conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3", "pool2", "flatten"]
+SMALL_CNN_MODULES += ["fc1", "relu4", "fc2", "relu5", "fc3"]  # every module of small_cnn, in order
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    field=st.sampled_from(["freeze", "trainable", "lr_groups"]),
+    name=st.one_of(st.sampled_from(SMALL_CNN_MODULES), st.text(min_size=1, max_size=12)),
+)
+def test_a_recipe_module_name_is_accepted_only_if_the_model_has_it(field, name):
+    """Any module name in a recipe is either a module of the model or refused naming key and value."""
+    from layeratlas.checks import recipe_errors
+
+    config = copy.deepcopy(CONFIGS[1])  # the tiny config: small_cnn trains from scratch
+    config["models"] = {"small_cnn": config["models"]["small_cnn"]}
+    train = config["models"]["small_cnn"]["train"]
+    train[field] = {name: 0.1} if field == "lr_groups" else [name]
+    errors = recipe_errors(config)
+    if name in SMALL_CNN_MODULES:  # the list is whole (checked in tests/test_checks.py)
+        assert errors == []
+    else:
+        where = f"models.small_cnn.train.{field}" + (f".{name}" if field == "lr_groups" else "")
+        assert errors == [errors[0]] and errors[0].startswith(
+            f"{where}: {name!r} is not a module of small_cnn"
+        )
+        assert "valid module names, closest first: " in errors[0]

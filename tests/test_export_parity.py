@@ -55,6 +55,24 @@ def _models():
         },
         id="zoo-resnet18-concat_pool_head",
     )
+    # architectures' own options: a colour scattering network at other J and L, a wider small CNN
+    yield pytest.param(
+        {
+            "architecture": "scattering",
+            "input_size": 32,
+            "options": {"J": 3, "L": 4, "channels": 3},
+            "layers": {"scattering": "none", "fc": "none"},
+        },
+        id="zoo-scattering-colour-J3-L4",
+    )
+    yield pytest.param(
+        {
+            "architecture": "small_cnn",
+            "options": {"widths": [8, 12, 20], "hidden": [64, 32]},
+            "layers": {"pool2": "avg", "relu5": "none"},
+        },
+        id="zoo-small_cnn-widths",
+    )
 
 
 @pytest.fixture(scope="module", params=list(_models()))
@@ -127,3 +145,72 @@ def test_outputs_are_the_requested_layers(exported):
             h.remove()
     for layer, out in zip(extractor.layers, outs, strict=True):
         torch.testing.assert_close(out, captured[layer], rtol=1e-6, atol=1e-6, msg=f"layer {layer}")
+
+
+# --- every layer `layeratlas layers` lists, for every architecture of the zoo -------------------------------
+#
+# One graph per architecture with every layer as an output (random weights, small inputs), so the whole zoo
+# costs a few export calls. Batches: one image, and a batch cut the way extraction cuts a dataset (batches of
+# 4 over 6 images: a short last batch of 2), gray and colour, at sizes other than the model's input size.
+
+ALL_LAYER_SIZES = {
+    **ZOO_SIZES,
+    "resnet18": 32,
+    "resnet50": 32,
+    "efficientnet_lite0": 32,
+    "timm:resnet10t": 32,
+}
+
+
+def test_all_layer_cases_cover_the_zoo():
+    from layeratlas.models import ARCHITECTURES
+
+    assert set(ARCHITECTURES) <= set(ALL_LAYER_SIZES)
+
+
+@pytest.fixture(scope="module", params=list(ALL_LAYER_SIZES), ids=lambda a: f"all-layers-{a}")
+def every_layer(request, tmp_path_factory):
+    from layeratlas.models.layers import layer_table
+
+    arch, size = request.param, ALL_LAYER_SIZES[request.param]
+    model = build_model({"architecture": arch, "input_size": size}, num_classes=10, seed=0)
+    table = layer_table(model, get_architecture(arch), size)  # what `layeratlas layers` prints
+    spec = {"architecture": arch, "input_size": size, "layers": {row["layer"]: "none" for row in table}}
+    extractor = build_extractor(model, spec)
+    out = tmp_path_factory.mktemp("every-layer")
+    example = example_images(2, 16, 3)
+    export_torchscript(extractor, example, out / "extractor.torchscript.pt")
+    export_onnx(extractor, example, out / "extractor.onnx")
+    return extractor, out, table, size
+
+
+def _batches(extractor, channels: int, side: int):  # noqa: ANN001, ANN202
+    """(what, images, eager outputs) for one image and for 6 images cut into batches of 4 and 2."""
+    one = example_images(1, side, channels, seed=side)
+    six = example_images(6, side, channels, seed=side + 1)
+    with torch.no_grad():
+        yield f"batch 1, {side}px x{channels}", one, extractor(one)
+        expected = extractor(six)
+    for lo in (0, 4):
+        part = tuple(e[lo : lo + 4] for e in expected)
+        yield f"batch {len(part[0])} of 6 (rows {lo}..), {side}px x{channels}", six[lo : lo + 4], part
+
+
+def test_every_layer_matches_eager_at_batch_1_and_a_short_last_batch(every_layer):
+    extractor, out, table, size = every_layer
+    assert extractor.layers == [row["layer"] for row in table]
+    session = ort.InferenceSession(str(out / "extractor.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == extractor.layers
+    scripted = torch.jit.load(str(out / "extractor.torchscript.pt"))
+    with torch.no_grad():
+        at_size = extractor(example_images(1, size, 3))
+    for row, tensor in zip(table, at_size, strict=True):  # the shapes `layeratlas layers` promises
+        assert tuple(tensor.shape[1:]) == tuple(row["shape"]), row["layer"]
+    for channels, side in ((3, size + 5), (1, max(8, size - 7))):
+        for what, images, expected in _batches(extractor, channels, side):
+            actual = session.run(None, {"images": images.numpy()})
+            with torch.no_grad():
+                traced = scripted(images)
+            for layer, a, t, e in zip(extractor.layers, actual, traced, expected, strict=True):
+                _assert_close(a, e.numpy(), 1e-3, 1e-4, f"ONNX {layer} on {what}")
+                _assert_close(t.numpy(), e.numpy(), 1e-5, 1e-6, f"TorchScript {layer} on {what}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from tests.conftest import TINY_CONFIG
 from tests.snakemake_runs import SNAKEMAKE, snakemake
@@ -82,3 +83,152 @@ def test_rerun_gives_identical_tables(killed_then_rerun, tiny_run):
     assert first.keys() == again.keys()
     for name, table in first.items():
         assert table.equals(again[name]), name
+
+
+# --- numerical faults: each stops its step naming the model, the layer (or epoch and step) and the ids ---
+
+NAN_IDS = (1003, 1011)  # sample ids (not row positions) of the rows made NaN / inf below
+
+
+@pytest.fixture
+def nan_features(tmp_path) -> tuple[Path, Path]:
+    """results/features/d/m/l.npy with one NaN and one inf row among 60 samples, and its dataset."""
+    from layeratlas.io import write_json
+
+    rng = np.random.default_rng(0)
+    ids = 1000 + np.arange(60)
+    features = rng.normal(size=(60, 6)).astype(np.float32)
+    features[3, 2], features[11, 0] = np.nan, np.inf
+    folder = tmp_path / "features" / "d" / "m"
+    folder.mkdir(parents=True)
+    np.save(folder / "l.npy", features)
+    pl.DataFrame(
+        {"sample_id": ids, "split": ["train", "val", "test"] * 20, "label": np.arange(60) % 3}
+    ).write_parquet(folder / "index.parquet")
+    dataset = tmp_path / "dataset"
+    write_json({"class_names": ["a", "b", "c"]}, dataset / "dataset.json")
+    return folder, dataset
+
+
+def test_require_finite_names_what_and_the_sample_ids():
+    from layeratlas.finite import NonFiniteError, require_finite
+
+    x = np.zeros((30, 4), np.float32)
+    assert require_finite(x, "fine") is x
+    x[[2, 5]] = np.nan
+    x[7, 1] = -np.inf
+    with pytest.raises(
+        NonFiniteError, match=r"^thing: NaN and inf values in 3 of 30 rows, sample ids \[12, 15, 17\]$"
+    ):
+        require_finite(x, "thing", ids=np.arange(10, 40))
+    x[:] = np.nan
+    with pytest.raises(NonFiniteError, match=r"30 of 30 rows, rows \[0, 1, .*, 9, \.\.\. \(20 more\)\]"):
+        require_finite(x, "thing")
+    assert require_finite(np.arange(5), "integers are always finite").sum() == 10
+
+
+def test_nan_analysis_inputs_stop_each_step_with_model_layer_and_ids(nan_features, tmp_path):
+    from layeratlas.finite import NonFiniteError
+    from layeratlas.stages import analysis
+
+    folder, dataset = nan_features
+    expected = (
+        rf"{folder / 'l.npy'}: features of model m, layer l \(dataset d\): NaN and inf values in 2 of 60"
+    )
+    out = tmp_path / "out"
+    with pytest.raises(NonFiniteError, match=expected + r".*sample ids \[1003, 1011\]"):  # all splits
+        analysis.class_variance(
+            "d",
+            "m",
+            "l",
+            folder,
+            dataset,
+            "all",
+            *(out / f"{n}" for n in ("i", "e", "s.json", "h.png", "b.png")),
+        )
+    options = {"classifiers": ["ncm_l2"], "C": [1.0], "k": [1], "n_estimators": 10}
+    with pytest.raises(NonFiniteError, match=expected):  # train / val / test
+        analysis.layer_probes("d", "m", "l", folder, dataset, options, 0, 1, *(out / n for n in "abcd"))
+    with pytest.raises(NonFiniteError, match=expected):
+        analysis.dataset_cka("d", folder.parent, {"m": ["l"]}, "all", out / "cka.parquet", out / "cka.png")
+    assert not out.exists()  # nothing was written
+
+
+def test_nan_embedding_stops_with_model_layer_and_ids(nan_features, tmp_path, monkeypatch):
+    from layeratlas.analysis import embeddings
+    from layeratlas.finite import NonFiniteError
+    from layeratlas.stages import analysis
+
+    folder, dataset = nan_features
+    features = np.load(folder / "l.npy")
+    np.save(folder / "l.npy", np.nan_to_num(features, nan=0.0, posinf=0.0))  # finite inputs
+
+    def diverged(x, method, **kwargs):  # noqa: ANN001, ANN003, ANN202 - an embedding that blew up
+        coords = np.zeros((len(x), 2), np.float32)
+        coords[len(x) - 1] = np.nan
+        return coords
+
+    monkeypatch.setattr(embeddings, "embed", diverged)
+    with pytest.raises(
+        NonFiniteError,
+        match=r"^umap embedding of model m, layer l on d: NaN values in 1 of 20 rows, sample ids \[1059\]",
+    ):
+        analysis.embed_features(
+            "d",
+            "m",
+            "l",
+            "umap",
+            folder,
+            dataset,
+            "test",
+            {},
+            0,
+            1,
+            tmp_path / "e.parquet",
+            tmp_path / "e.png",
+        )
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_nan_training_loss_stops_with_epoch_and_step():
+    from layeratlas.datasets import ImageDataset, load_sklearn_digits, stratified_split
+    from layeratlas.models import build_model, get_architecture
+    from layeratlas.models.preprocess import Preprocess
+    from layeratlas.training import train_classifier, with_defaults
+
+    images, labels, names = load_sklearn_digits()
+    keep = np.arange(100)
+    ds = ImageDataset(
+        "digits",
+        images[keep],
+        labels[keep],
+        names,
+        stratified_split(labels[keep], {"train": 0.6, "val": 0.2, "test": 0.2}, 0),
+    )
+    spec = {
+        "architecture": "small_cnn",
+        "train": with_defaults({"dataset": "digits", "epochs": 3, "batch_size": 32}),
+    }
+    model = build_model(spec, num_classes=10)
+    arch = get_architecture("small_cnn")
+    calls = []
+
+    def poison(module, inputs, output):  # noqa: ANN001, ANN202 - the 4th training batch overflows
+        if module.training:
+            calls.append(1)
+            if len(calls) == 4:
+                return output * float("nan")
+        return None
+
+    model.register_forward_hook(poison)  # 60 training images in batches of 32: two steps per epoch
+    with pytest.raises(FloatingPointError, match=r"^training loss became nan at epoch 2, step 2$"):
+        train_classifier(
+            model,
+            Preprocess(28, 1, arch.mean, arch.std),
+            ds,
+            spec["train"],
+            ["fc3"],
+            0,
+            torch.device("cpu"),
+            False,
+        )

@@ -1,0 +1,180 @@
+"""Bad data stops the step that reads it with an error naming the file (or, where the config allows
+skipping, is left out and listed): corrupt and truncated images, files whose checksum does not match,
+arrays of the wrong shape or dtype, and labels outside the class list."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+
+from layeratlas.datasets import build_dataset, load_dataset, save_dataset
+from layeratlas.downloads import DatasetFilesError
+from layeratlas.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
+from layeratlas.stages.data import prepare_dataset
+from tests.dataset_files import write_cifar10, write_cifar10_c, write_idx_gz, write_image_folder, write_mnist
+
+DIGITS = {"source": "sklearn_digits", "max_per_class": 5, "split": {"train": 0.6, "val": 0.2, "test": 0.2}}
+
+
+def _truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+# --- images in an image folder ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def truncated_folder(tmp_path):
+    folder = tmp_path / "pets"
+    write_image_folder(folder, per_class=4, corrupt=False)
+    truncated = folder / "dog" / "1.png"  # a real PNG, cut in the middle (an interrupted copy)
+    _truncate(truncated)
+    return folder, truncated
+
+
+def test_truncated_image_is_an_error_naming_the_file(truncated_folder):
+    folder, truncated = truncated_folder
+    with pytest.raises(
+        DatasetFilesError, match=rf"^{truncated}: cannot decode image \(.*set on_unreadable: skip"
+    ):
+        load_image_folder(folder, image_size=16)
+
+
+def test_skipped_images_are_written_to_a_file_and_logged(truncated_folder, tmp_path, caplog):
+    folder, truncated = truncated_folder
+    broken = folder / "cat" / "zz.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg at all")
+    spec = {"source": "image_folder", "path": str(folder), "image_size": 16, "on_unreadable": "skip"}
+    spec["split"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+    out = tmp_path / "results" / "datasets" / "pets"
+    with caplog.at_level(logging.WARNING, logger="layeratlas"):
+        prepare_dataset("pets", spec, 0, out, skipped=out / "skipped_files")
+    table = pl.read_csv(out / "skipped_files.tsv", separator="\t")
+    assert sorted(table["path"].to_list()) == sorted([str(broken), str(truncated)])
+    assert all(table["error"].str.len_chars() > 0)
+    assert f"skipped {truncated}" in caplog.text and f"skipped {broken}" in caplog.text
+    ds = load_dataset(out)
+    assert len(ds.labels) == 3 * 4 + 1 - 2 and ds.images.shape[1:] == (16, 16, 3)
+
+
+# --- downloaded files ------------------------------------------------------------------------------------
+
+
+def test_checksum_mismatch_names_the_file_before_reading_it(tmp_path):
+    checksums = write_mnist(tmp_path)
+    damaged = tmp_path / "mnist/MNIST/raw/t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes() + b"\0")
+    with pytest.raises(
+        DatasetFilesError, match=rf"^{damaged}: checksum mismatch \(MD5 [0-9a-f]{{32}}, expected"
+    ):
+        build_dataset("m", {"source": "mnist", "checksums": checksums}, 0, tmp_path)
+    checksums = write_cifar10_c(tmp_path, ("fog",), n=10, as_tar=True)
+    tar = tmp_path / "cifar10_c/CIFAR-10-C.tar"
+    _truncate(tar, 0.9)
+    with pytest.raises(DatasetFilesError, match=rf"^{tar}: checksum mismatch"):
+        load_cifar10_c("fog", 1, tmp_path, checksums)
+
+
+def test_unreadable_archives_name_the_file(tmp_path):
+    write_mnist(tmp_path)
+    gz = tmp_path / "mnist/MNIST/raw/train-images-idx3-ubyte.gz"
+    _truncate(gz)
+    with pytest.raises(DatasetFilesError, match=rf"^{gz}: cannot decompress"):
+        load_mnist_like("mnist", tmp_path, verify=False)
+    write_cifar10(tmp_path)
+    archive = tmp_path / "cifar10/cifar-10-python.tar.gz"
+    _truncate(archive)
+    with pytest.raises(DatasetFilesError, match=rf"^{archive}: not a readable CIFAR-10 python archive"):
+        load_cifar10(tmp_path, verify=False)
+
+
+# --- arrays of the wrong shape or dtype --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("array", "found"),
+    [
+        (np.zeros((50, 8, 8, 1), np.float32), r"float32 \(50, 8, 8, 1\)"),
+        (np.zeros((50, 8, 8), np.uint8), r"uint8 \(50, 8, 8\)"),
+        (np.zeros((50, 8, 9, 1), np.uint8), r"uint8 \(50, 8, 9, 1\)"),
+    ],
+)
+def test_prepared_images_of_the_wrong_shape_or_dtype_name_the_file(tmp_path, array, found):
+    save_dataset(build_dataset("d", DIGITS, 0), tmp_path / "d")
+    np.save(tmp_path / "d/images.npy", array)
+    with pytest.raises(
+        DatasetFilesError,
+        match=rf"^{tmp_path / 'd/images.npy'}: must be uint8 \(N, 8, 8, 1\) .*found {found}",
+    ):
+        load_dataset(tmp_path / "d")
+
+
+def test_prepared_images_that_are_not_an_array_or_lack_rows_name_the_file(tmp_path):
+    save_dataset(build_dataset("d", DIGITS, 0), tmp_path / "d")
+    shutil.copy(tmp_path / "d/dataset.json", tmp_path / "d/images.npy")
+    with pytest.raises(DatasetFilesError, match=rf"^{tmp_path / 'd/images.npy'}: not a readable .npy array"):
+        load_dataset(tmp_path / "d")
+    np.save(tmp_path / "d/images.npy", np.zeros((24, 8, 8, 1), np.uint8))
+    with pytest.raises(DatasetFilesError, match="images.npy has 24 images but index.parquet 50 rows"):
+        load_dataset(tmp_path / "d")
+
+
+def test_source_arrays_of_the_wrong_shape_or_dtype_name_the_file(tmp_path):
+    write_cifar10_c(tmp_path, ("fog",), n=10)
+    arrays = tmp_path / "cifar10_c/CIFAR-10-C"
+    np.save(arrays / "fog.npy", np.zeros((50, 32, 32), np.uint8))  # no channel axis
+    with pytest.raises(
+        DatasetFilesError, match=r"CIFAR-10-C: fog.npy must be uint8 .*found uint8 \(50, 32, 32\)"
+    ):
+        load_cifar10_c("fog", 1, tmp_path)
+    (arrays / "fog.npy").write_bytes(b"not numpy")
+    with pytest.raises(DatasetFilesError, match=rf"^{arrays / 'fog.npy'}: not a readable .npy array"):
+        load_cifar10_c("fog", 1, tmp_path)
+    write_cifar10_c(tmp_path, ("fog",), n=10)
+    np.save(arrays / "labels.npy", np.zeros(50, np.float32))
+    with pytest.raises(DatasetFilesError, match=r"labels.npy: labels must be integers, found float32"):
+        load_cifar10_c("fog", 1, tmp_path)
+
+
+# --- labels outside the class list ------------------------------------------------------------------------
+
+
+def test_labels_outside_the_classes_name_the_file(tmp_path):
+    write_cifar10_c(tmp_path, ("fog",), n=10)
+    labels = np.tile(np.arange(10), 5).astype(np.uint8)
+    labels[13] = 10
+    np.save(tmp_path / "cifar10_c/CIFAR-10-C/labels.npy", labels)
+    with pytest.raises(
+        DatasetFilesError,
+        match=r"CIFAR-10-C: labels.npy: 1 label\(s\) outside the 10 classes \(0..9: airplane, .*truck\), "
+        r"e.g. label 10 at position 13",
+    ):
+        load_cifar10_c("fog", 1, tmp_path)
+
+    write_mnist(tmp_path)
+    raw = tmp_path / "mnist/MNIST/raw"
+    write_idx_gz(raw / "t10k-labels-idx1-ubyte.gz", np.r_[np.arange(19) % 10, 12])
+    with pytest.raises(
+        DatasetFilesError, match=rf"^{raw}: 1 label\(s\) outside the 10 classes .*label 12 at position 59"
+    ):
+        load_mnist_like("mnist", tmp_path, verify=False)
+
+    save_dataset(build_dataset("d", DIGITS, 0), tmp_path / "d")
+    index = pl.read_parquet(tmp_path / "d/index.parquet")
+    index.with_columns(
+        pl.when(pl.col("sample_id") == index["sample_id"][7])
+        .then(-1)
+        .otherwise(pl.col("label"))
+        .alias("label")
+    ).write_parquet(tmp_path / "d/index.parquet")
+    with pytest.raises(
+        DatasetFilesError,
+        match=rf"^{tmp_path / 'd/index.parquet'}: 1 label\(s\) outside the 10 classes of dataset.json, "
+        rf"e.g. label -1 of sample id {index['sample_id'][7]}$",
+    ):
+        load_dataset(tmp_path / "d")
