@@ -169,3 +169,45 @@ def test_snapshots_are_written_and_export(tmp_path):
             out / "f.pt",
             out / "f.json",
         )
+
+
+def test_sweep_and_snapshot_models_run_through_extraction_and_analysis(tmp_path):
+    """A real (small) run: a swept small CNN whose members keep a snapshot after epoch 1. The snapshot
+    models are exported, extracted and analysed like any other, and their extractor.json says what
+    they were trained on and when; after a 1-epoch run the epoch-1 snapshot is the trained model."""
+    from layeratlas.io import read_json
+
+    config = {
+        "seed": 0,
+        "datasets": {"digits": {"source": "sklearn_digits", "max_per_class": 12}},
+        "models": {
+            "cnn": {
+                "architecture": "small_cnn",
+                "options": {"widths": [4, 8, 8], "hidden": [24, 16]},
+                "layers": {"relu5": "none"},
+                "sweep": {"train.lr": [0.05, 0.1]},
+                "train": {"dataset": "digits", "epochs": 1, "snapshots": [1]},
+            }
+        },
+        "analyses": {"split": "all", "embeddings": ["pca"]},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    members = ["cnn-lr0p05", "cnn-lr0p1"]
+    models = members + [f"{m}-epoch1" for m in members]
+    targets = ["results/training/sweeps/cnn/comparison.tsv"]
+    targets += [f"results/analysis/digits/{m}/relu5/embedding_pca.png" for m in models]
+    snakemake(tmp_path / "run", *targets, "--cores", "2", "--configfile", str(path))
+    run = tmp_path / "run"
+    for member in members:
+        snap = read_json(run / f"models/{member}-epoch1/extractor.json")
+        assert snap["trained_on"] == "digits"
+        assert snap["snapshot"] == {"of_model": member, "epoch": 1}
+        final = read_json(run / f"models/{member}/extractor.json")
+        assert final["trained_on"] == "digits" and final["snapshot"] is None
+        assert final["layers"][0]["shape"] == [16]  # options.hidden reached the trained network
+        a = np.load(run / f"results/features/digits/{member}/relu5.npy")
+        b = np.load(run / f"results/features/digits/{member}-epoch1/relu5.npy")
+        assert a.shape == (120, 16) and np.allclose(a, b, rtol=1e-6, atol=1e-6)
+    table = pl.read_csv(run / "results/training/sweeps/cnn/comparison.tsv", separator="\t")
+    assert table["model"].to_list() == members and table["value"].to_list() == [0.05, 0.1]

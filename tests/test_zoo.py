@@ -138,23 +138,83 @@ def test_concat_pool_head(name):
     assert bool((captured["x"][:, channels:] >= captured["x"][:, :channels] - 1e-6).all())  # max >= mean
 
 
-def test_scattering_matches_kymatio():
-    """Our fixed-convolution scattering against kymatio's FFT implementation (J=2, L=8, order 2).
+@pytest.mark.parametrize(
+    ("size", "J", "L", "channels"),
+    [(28, 2, 8, 1), (32, 2, 8, 1), (28, 1, 8, 1), (28, 3, 8, 1), (32, 3, 4, 3), (28, 2, 6, 3)],
+)
+def test_scattering_matches_kymatio(size, J, L, channels):  # noqa: N803 - kymatio's names
+    """Our fixed-convolution scattering against kymatio's FFT implementation (order 2), at the default
+    J=2, L=8 on one channel and at the other scales, orientations and channel counts options allow.
 
     Tolerance: absolute 1e-5 on coefficients of magnitude up to ~1 (images in [0, 1]); measured
-    differences are below 1e-6 (float32 round-off of the two summation orders).
+    differences are below 1.1e-6 (float32 round-off of the two summation orders).
     """
     from kymatio.scattering2d.frontend.torch_frontend import ScatteringTorch2D
 
     from layeratlas.models.scattering import Scattering2D
 
-    for size in (28, 32):
-        x = torch.rand(3, 1, size, size, generator=torch.Generator().manual_seed(size))
-        with torch.no_grad():
-            expected = ScatteringTorch2D(J=2, shape=(size, size))(x)  # (3, 1, 81, size/4, size/4)
-            actual = Scattering2D(size, J=2)(x)
-        assert actual.shape == (3, 81, size // 4, size // 4)
-        torch.testing.assert_close(actual, expected.reshape(actual.shape), rtol=0, atol=1e-5)
+    x = torch.rand(3, channels, size, size, generator=torch.Generator().manual_seed(size + J))
+    with torch.no_grad():
+        expected = ScatteringTorch2D(J=J, shape=(size, size), L=L)(x)  # (3, C, K, m, m)
+        actual = Scattering2D(size, J=J, L=L, in_channels=channels)(x)
+    k = 1 + L * J + L * L * J * (J - 1) // 2
+    assert expected.shape[:3] == (3, channels, k)
+    assert actual.shape == (3, channels * k, *expected.shape[-2:])
+    torch.testing.assert_close(actual, expected.reshape(actual.shape), rtol=0, atol=1e-5)
+
+
+def test_architecture_options_build_the_configured_networks():
+    from layeratlas.models.zoo import model_architecture
+
+    spec = {"architecture": "scattering", "options": {"J": 3, "L": 4, "channels": 3}, "layers": {}}
+    arch = model_architecture(spec)
+    assert arch.channels == 3 and arch.mean == (0.0,) * 3 and "J=3, L=4" in arch.description
+    model = build_model(spec, 10)
+    k = 1 + 4 * 3 + 16 * 3
+    assert model.fc.in_features == 3 * k * 3 * 3  # 28 px, J=3: 3x3 maps per coefficient
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 28, 28)).shape == (2, 10)
+    cnn = build_model({"architecture": "small_cnn", "options": {"widths": [4, 8, 12], "hidden": [30, 20]}}, 7)
+    assert [cnn.conv1.out_channels, cnn.conv2.out_channels, cnn.conv3.out_channels] == [4, 8, 12]
+    assert (cnn.fc1.in_features, cnn.fc1.out_features, cnn.fc2.out_features) == (12 * 7 * 7, 30, 20)
+    assert cnn.fc3.out_features == 7
+    # the schema's defaults are the registered networks
+    default = build_model({"architecture": "small_cnn", "options": {"widths": [6, 16, 16]}}, 10)
+    assert [p.shape for p in default.parameters()] == [
+        p.shape for p in build_model({"architecture": "small_cnn"}, 10).parameters()
+    ]
+    with pytest.raises(ValueError, match="takes no options"):
+        model_architecture({"architecture": "resnet18", "options": {"widths": [1, 2, 3]}})
+    with pytest.raises(ValueError, match="lower options.J"):
+        build_model({"architecture": "scattering", "input_size": 16, "options": {"J": 5}}, 10)
+
+
+def test_architecture_options_in_the_config_and_a_checkpoint(tmp_path):
+    from layeratlas.config import ConfigError, validate_config
+
+    base = {"datasets": {"d": {"source": "sklearn_digits"}}}
+    models = {
+        "cnn": {"architecture": "small_cnn", "layers": {"relu5": "none"}, "options": {"hidden": [50, 40]}},
+        "scat": {"architecture": "scattering", "layers": {"scattering": "none"}},
+        "res": {"architecture": "resnet18", "layers": {"layer2": "avg"}},
+    }
+    checked = validate_config({**base, "models": models})["models"]
+    assert checked["cnn"]["options"] == {"widths": [6, 16, 16], "hidden": [50, 40]}
+    assert checked["scat"]["options"] == {"J": 2, "L": 8, "channels": 1}
+    assert checked["res"]["options"] == {}
+    bad = {
+        "res": {**models["res"], "options": {"widths": [1, 2, 3]}},
+        "scat": {**models["scat"], "options": {"channels": 2, "hidden": [3, 3]}},
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_config({**base, "models": bad})
+    assert "models.res.options: unknown key(s) 'widths'; allowed keys: none" in str(error.value)
+    assert "models.scat.options: unknown key(s) 'hidden'; allowed keys: J, L, channels" in str(error.value)
+    assert "models.scat.options.channels: 2 is not allowed; choose one of 1, 3" in str(error.value)
+    # a checkpoint rebuilds the configured network
+    model = build_model(checked["cnn"], 10)
+    save_checkpoint(model, checked["cnn"], 10, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt").fc2.out_features == 40
 
 
 def test_fixed_adaptive_pool_matches_pytorch():
@@ -183,6 +243,13 @@ def test_layer_listing_of_small_cnn_against_known_shapes(capsys):
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.split()[:1] == ["fc1"])
     assert line.split()[1:] == ["Linear", "120", "94,200", "480", "480"]
+    # with the architecture's options, as models.<name>.options gives them
+    assert main(["layers", "small_cnn", "--option", "widths=[8,16,4]", "--option", "hidden=[30,20]"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["fc1"])
+    assert line.split()[1:] == ["Linear", "30", f"{196 * 30 + 30:,}", "120", "120"]
+    assert main(["layers", "resnet18", "--option", "J=3"]) == 2
+    assert "takes no options" in capsys.readouterr().err
 
 
 def test_a_module_and_its_last_node_can_both_be_layers():
@@ -195,3 +262,63 @@ def test_a_module_and_its_last_node_can_both_be_layers():
     assert list(out) == ["layer1.0", "layer1.0.relu_1", "layer2"]
     assert torch.equal(out["layer1.0"], out["layer1.0.relu_1"])
     assert np.prod(out["layer2"].shape) == 128 * 4 * 4
+
+
+def test_a_local_weights_file_is_an_input_of_the_rules_that_read_it(tmp_path):
+    """Missing: the run stops before any job, naming the key. Present: training and the export of an
+    untrained model list it as input, and a changed file makes them run again."""
+    import yaml
+
+    from layeratlas.config import validate_config
+    from layeratlas.models.weights import weights_file_errors
+    from tests.snakemake_runs import snakemake
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {
+        "datasets": {"digits": {"source": "sklearn_digits", "max_per_class": 5}},
+        "models": {
+            "cnn": {
+                "architecture": "small_cnn",
+                "weights": "init/cnn.pt",
+                "layers": {"relu5": "none"},
+                "train": {"dataset": "digits", "epochs": 1},
+            },
+            "raw": {"architecture": "small_cnn", "weights": "init/cnn.pt", "layers": {"relu5": "none"}},
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    flags = ["--cores", "1", "--configfile", str(path)]
+    errors = weights_file_errors(validate_config(config)["models"], run)  # what common.smk raises
+    assert [e.split(" does not exist")[0] for e in errors] == [
+        "models.cnn.weights: file 'init/cnn.pt'",
+        "models.raw.weights: file 'init/cnn.pt'",
+    ]
+
+    def save_weights(seed: int) -> None:
+        (run / "init").mkdir(exist_ok=True)
+        torch.save(
+            build_model({"architecture": "small_cnn"}, 10, seed=seed).state_dict(), run / "init/cnn.pt"
+        )
+
+    def jobs(dry_run: str) -> dict[str, list[str]]:
+        """rule -> the input line of each of its jobs"""
+        out: dict[str, list[str]] = {}
+        for block in dry_run.split("rule ")[1:]:
+            rule, _, rest = block.partition(":")
+            out.setdefault(rule, []).append(
+                rest.split("input:")[1].split("\n")[0] if "input:" in rest else ""
+            )
+        return out
+
+    save_weights(0)
+    targets = ["models/cnn/extractor.json", "models/raw/extractor.json"]
+    planned = jobs(snakemake(run, *targets, "--dry-run", *flags).stdout)
+    assert ["init/cnn.pt" in line for line in planned["train_model"]] == [True]
+    # the trained model's export reads its checkpoint, the untrained one's the file
+    assert sorted("init/cnn.pt" in line for line in planned["export_model"]) == [False, True]
+    snakemake(run, "models/raw/extractor.json", *flags)  # the untrained export, for real
+    save_weights(1)  # other weights in the same file
+    rerun = snakemake(run, "models/raw/extractor.json", "--dry-run", *flags).stdout
+    assert "export_model" in rerun and "Updated input files: init/cnn.pt" in rerun

@@ -48,14 +48,20 @@ class Scattering2D(nn.Module):
         from kymatio.scattering2d.utils import compute_padding
 
         if size < 2**J:
-            raise ValueError(f"scattering: input size {size} is smaller than 2^J = {2**J}")
+            raise ValueError(
+                f"scattering: input size {size} is smaller than 2^J = {2**J}; "
+                "lower options.J or raise input_size"
+            )
         self.size, self.J, self.L = size, J, L
         padded, _ = compute_padding(size, size, J)
         self.pad_before = (padded - size) // 2
         self.pad_after = (padded - size + 1) // 2
         self.out_side = padded // 2**J - 2  # kymatio crops one coefficient at each border
         if self.pad_before >= size:
-            raise ValueError(f"scattering: input size {size} too small for J={J} (reflection padding)")
+            raise ValueError(
+                f"scattering: input size {size} is too small for J={J} (kymatio's reflection padding is "
+                f"{self.pad_before} px); lower options.J or raise input_size"
+            )
         filters = filter_bank(padded, padded, J, L)
         phi, psi = filters["phi"], filters["psi"]
         # Low-pass at each resolution j: real kernel (the Gaussian is real and symmetric).

@@ -8,6 +8,7 @@ exact place to put the file (or the ``weights: /path/to/file`` alternative).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,27 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], pa
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"{path}: does not fit the architecture: {exc}") from exc
+
+
+def local_weights_file(spec: Mapping[str, Any]) -> str | None:
+    """The local file a model config's ``weights:`` names, or None (``none``, ``imagenet``)."""
+    weights = spec.get("weights") or "none"
+    return None if weights in ("none", "imagenet") else str(weights)
+
+
+def weights_file_errors(models: Mapping[str, Mapping[str, Any]], root: str | os.PathLike = ".") -> list[str]:
+    """One message per ``models.<name>.weights`` file that does not exist (relative paths are taken
+    from ``root``, the directory Snakemake runs in). Snapshot models repeat their training run's."""
+    errors = []
+    for name, spec in models.items():
+        path = local_weights_file(spec)
+        if path is None or spec.get("snapshot_of"):
+            continue
+        full = Path(root) / path
+        if not full.is_file():
+            where = "" if Path(path).is_absolute() else f" (relative to {Path(root).resolve()})"
+            errors.append(
+                f"models.{name}.weights: file {path!r} does not exist{where}; give the path of a state dict "
+                "or checkpoint (.pt, .pth, .bin, .ckpt, .safetensors), or none / imagenet"
+            )
+    return errors

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -42,6 +42,9 @@ class Architecture:
     head: str | None = None  # module the concat-pool head replaces (None: the classifier itself)
     description: str = ""
     default_layers: tuple[tuple[str, str], ...] = ()  # (layer, reduction): a sensible first choice
+    # The architecture as a model config's ``options`` set it (small_cnn widths, scattering J/L/channels);
+    # None: the architecture takes no options.
+    configure: Callable[[Architecture, Mapping[str, Any]], Architecture] | None = None
 
 
 def _torchvision(name: str, weights_enum: str) -> tuple[Callable, Callable]:
@@ -66,6 +69,47 @@ def _scattering(num_classes: int, size: int) -> nn.Module:
     return ScatteringNet(size, num_classes=num_classes)
 
 
+# Defaults of ``models.<name>.options`` (the schema states the same ones): seed 003's net, kymatio's J=2.
+SMALL_CNN_OPTIONS = {"widths": (6, 16, 16), "hidden": (120, 100)}
+SCATTERING_OPTIONS = {"J": 2, "L": 8, "channels": 1}
+
+
+def _configure_small_cnn(arch: Architecture, options: Mapping[str, Any]) -> Architecture:
+    widths = tuple(int(w) for w in options.get("widths", SMALL_CNN_OPTIONS["widths"]))
+    hidden = tuple(int(h) for h in options.get("hidden", SMALL_CNN_OPTIONS["hidden"]))
+    if len(widths) != 3 or len(hidden) != 2:
+        raise ValueError(
+            f"small_cnn options: widths takes 3 channel counts and hidden 2 sizes, got {widths} and {hidden}"
+        )
+
+    def create(num_classes: int, size: int) -> nn.Module:
+        return SmallCNN(num_classes=num_classes, widths=widths, hidden=hidden, input_size=size)
+
+    return replace(arch, create=create, description=f"{arch.description} (widths {widths}, hidden {hidden})")
+
+
+def _configure_scattering(arch: Architecture, options: Mapping[str, Any]) -> Architecture:
+    from layeratlas.models.scattering import ScatteringNet
+
+    o = {**SCATTERING_OPTIONS, **options}
+    J, L, channels = int(o["J"]), int(o["L"]), int(o["channels"])  # noqa: N806 - kymatio's names
+    if channels not in (1, 3):
+        raise ValueError(f"scattering options: channels is 1 (grayscale) or 3 (colour), got {channels}")
+
+    def create(num_classes: int, size: int) -> nn.Module:
+        return ScatteringNet(size, num_classes=num_classes, in_channels=channels, J=J, L=L)
+
+    return replace(
+        arch,
+        create=create,
+        channels=channels,
+        mean=(0.0,) * channels,
+        std=(1.0,) * channels,
+        description=f"kymatio Scattering2D (J={J}, L={L}, order 2, {channels} channel(s)) as fixed "
+        "convolutions, plus a linear head",
+    )
+
+
 _RESNET_LAYERS = (("layer2", "avg"), ("layer3", "avg"), ("layer4", "avg"), ("avgpool", "none"))
 # after the 2nd and last pooling of the convolutional part, then the two hidden fully connected layers
 _ALEXNET_LAYERS = (
@@ -87,6 +131,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             std=(0.5,),
             classifier="fc3",
             description="the Fashion-MNIST CNN of seed report 003",
+            configure=_configure_small_cnn,
             default_layers=(("pool1", "none"), ("pool2", "none"), ("relu5", "none")),
         ),
         Architecture(
@@ -134,6 +179,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             classifier="fc",
             description="kymatio Scattering2D (J=2, L=8, order 2) as fixed convolutions, plus a linear head",
             default_layers=(("scattering", "none"),),
+            configure=_configure_scattering,
         ),
     )
 }
@@ -193,6 +239,21 @@ def get_architecture(name: str) -> Architecture:
         ) from None
 
 
+def model_architecture(spec: Mapping[str, Any]) -> Architecture:
+    """The architecture of a model config with its ``options`` applied (what to build, its input
+    channels and normalisation); without options, the architecture as registered."""
+    arch = get_architecture(spec["architecture"])
+    options = spec.get("options") or {}
+    if not options:
+        return arch
+    if arch.configure is None:
+        raise ValueError(
+            f"architecture {arch.name!r} takes no options (got {', '.join(map(repr, options))}); "
+            "only small_cnn (widths, hidden) and scattering (J, L, channels) do"
+        )
+    return arch.configure(arch, options)
+
+
 def input_size(spec: Mapping[str, Any]) -> int:
     """The side the model's images are resized to: the config's ``input_size`` or the architecture's."""
     return int(spec.get("input_size") or get_architecture(spec["architecture"]).input_size)
@@ -237,7 +298,7 @@ def head_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def head_modules(spec: Mapping[str, Any]) -> list[str]:
     """Modules that make up the classifier head (always trained, trained alone in a head-only stage)."""
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)
     if head_spec(spec)["type"] == "concat_pool":
         return [arch.head or arch.classifier]
     return [arch.classifier]
@@ -245,7 +306,7 @@ def head_modules(spec: Mapping[str, Any]) -> list[str]:
 
 def replace_head(model: nn.Module, spec: Mapping[str, Any], num_classes: int) -> None:
     """Put the head the recipe asks for (``train.head``) on ``model``, sized to ``num_classes``."""
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)
     head = head_spec(spec)
     if head["type"] == "linear":
         replace_classifier(model, arch, num_classes, head["dropout"])
@@ -277,7 +338,7 @@ def _create(
     spec: Mapping[str, Any], num_classes: int | None, pretrained: bool, base_classes: int | None = None
 ) -> tuple[nn.Module, int]:
     """The model before training and the size of its original head."""
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)
     size = input_size(spec)
     weights = spec.get("weights") or "none"
     if weights == "none":

@@ -7,14 +7,15 @@ rule download_dataset:
         "resources/{source}/checksums.json",
     log:
         "logs/download_dataset/{source}.log",
-    params:
-        checksums=lambda wildcards: source_checksums(wildcards.source, config["datasets"]),
-        resources="resources",
     wildcard_constraints:
         source="mnist|fashion_mnist|cifar10_c|cifar10",
+    conda:
+        "../envs/layeratlas.yaml"
     resources:
         mem_mb=1000,
         runtime=120,
+    params:
+        checksums=lambda wildcards: source_checksums(wildcards.source, config["datasets"]),
     script:
         "../../scripts/download_dataset.py"
 
@@ -26,19 +27,27 @@ rule prepare_dataset:
         images="results/datasets/{dataset}/images.npy",
         index="results/datasets/{dataset}/index.parquet",
         metadata="results/datasets/{dataset}/dataset.json",
-        skipped="results/datasets/{dataset}/skipped_files.tsv",  # unreadable images left out (on_unreadable: skip)
+        skipped=report(  # unreadable images left out (on_unreadable: skip)
+            "results/datasets/{dataset}/skipped_files.tsv",
+            caption="../report/skipped_files.rst",
+            category="datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "skipped image files"},
+        ),
         skipped_parquet="results/datasets/{dataset}/skipped_files.parquet",
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
-    params:
-        spec=lambda wildcards: config["datasets"][wildcards.dataset],
-        seed=config["seed"],
-        resources="resources",
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        spec=lambda wildcards: config["datasets"][wildcards.dataset],
+        seed=config["seed"],
+        resources="resources",
     script:
         "../../scripts/prepare_dataset.py"

@@ -1,24 +1,33 @@
 rule train_model:
     input:
-        training_dataset,
+        dataset=training_dataset,
+        weights=weights_input,  # models.<model>.weights as a local file: a changed file retrains
     output:
         checkpoint="models/{model}/checkpoint.pt",
         history="results/training/{model}/history.parquet",
-        metrics="results/training/{model}/metrics.json",
+        metrics=report(
+            "results/training/{model}/metrics.json",
+            caption="../report/training_metrics.rst",
+            category="{model}",
+            subcategory="training",
+            labels={"model": "{model}", "table": "test metrics"},
+        ),
         predictions="results/training/{model}/test_predictions.parquet",
         snapshots=directory("models/{model}/snapshots"),  # train.snapshots: epoch<k>.pt per listed epoch
     log:
         "logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
-    params:
-        spec=lambda wildcards: config["models"][wildcards.model],
-        seed=config["seed"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        seed=config["seed"],
     script:
         "../../scripts/train_model.py"
 
@@ -36,6 +45,8 @@ rule plot_training:
         ),
     log:
         "logs/plot_training/{model}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     script:
         "../../scripts/plot_training.py"
 
@@ -69,6 +80,8 @@ rule plot_test_predictions:
         ),
     log:
         "logs/plot_test_predictions/{model}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     script:
         "../../scripts/plot_test_predictions.py"
 
@@ -96,6 +109,8 @@ rule compare_sweep:
         "logs/compare_sweep/{sweep}.log",
     wildcard_constraints:
         sweep="[A-Za-z0-9][A-Za-z0-9_-]*",
+    conda:
+        "../envs/layeratlas.yaml"
     params:
         members=lambda wildcards: SWEEPS[wildcards.sweep],
         specs=lambda wildcards: [config["models"][m] for m in SWEEPS[wildcards.sweep]],
