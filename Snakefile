@@ -20,9 +20,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/robustness.smk"
+include: "workflow/rules/inspect.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

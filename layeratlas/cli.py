@@ -7,12 +7,27 @@ import sys
 
 
 def _layers(args: argparse.Namespace) -> int:
+    import yaml
+
     from layeratlas.models import build_model, get_architecture
     from layeratlas.models.layers import layer_table
+    from layeratlas.models.zoo import model_architecture
 
-    arch = get_architecture(args.architecture)
-    size = args.input_size or arch.input_size
-    model = build_model({"architecture": arch.name, "input_size": size}, num_classes=10)
+    options = {}
+    for item in args.option:  # KEY=VALUE, the value read as YAML (J=3, widths=[8,16,16])
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"--option {item!r}: expected KEY=VALUE, e.g. J=3", file=sys.stderr)
+            return 2
+        options[key] = yaml.safe_load(value)
+    size = args.input_size or get_architecture(args.architecture).input_size
+    spec = {"architecture": args.architecture, "input_size": size, "options": options}
+    try:
+        arch = model_architecture(spec)
+        model = build_model(spec, num_classes=10)
+    except ValueError as error:  # an option the architecture does not take, or an impossible one
+        print(f"layeratlas layers {args.architecture}: {error}", file=sys.stderr)
+        return 2
     rows = layer_table(model, arch, size)
     print(
         f"{arch.name}: {len(rows)} layers at {size}x{size} input; per image: output shape, parameters of "
@@ -29,7 +44,7 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from layeratlas.checks import layer_errors
+    from layeratlas.checks import config_errors
     from layeratlas.config import ConfigError, load_config
 
     try:
@@ -37,7 +52,7 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return 1
-    if errors := layer_errors(config):
+    if errors := config_errors(config):
         print(f"{args.config}: invalid config:\n  " + "\n  ".join(errors), file=sys.stderr)
         return 1
     print(f"{args.config}: valid ({len(config['datasets'])} dataset(s), {len(config['models'])} model(s))")
@@ -51,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("architecture")
     p.add_argument(
         "--input-size", type=int, default=None, help="input side in pixels (default: the architecture's)"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an architecture option as in models.<name>.options (repeatable): small_cnn widths=[8,16,16] "
+        "hidden=[64,32]; scattering J=3 L=4 channels=3",
     )
     p.set_defaults(func=_layers)
     p = sub.add_parser("validate", help="check a config file against the schema")

@@ -66,19 +66,29 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
-        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed keys: {', '.join(allowed)}"
+        return (
+            f"{where}: unknown key(s) {', '.join(map(repr, extra))}; "
+            f"allowed keys: {', '.join(allowed) or 'none'}"
+        )
     return f"{where}: {error.message}"
 
 
 def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
     datasets = config.get("datasets", {})  # their own checks: layeratlas.datasets.dataset_errors
+    from layeratlas.robustness.config import robustness_errors
+    from layeratlas.robustness.finetune import training_datasets
+
     for name, spec in config.get("models", {}).items():
         train = spec.get("train")
-        if train and train["dataset"] not in datasets:
+        try:
+            if train:  # a name, or a list of them (pooled; a corruption list = every dataset it expands to)
+                training_datasets(train["dataset"], datasets)
+        except KeyError as missing:
             yield (
-                f"models.{name}.train.dataset: {train['dataset']!r} is not a configured dataset; "
+                f"models.{name}.train.dataset: {missing.args[0]!r} is not a configured dataset; "
                 f"choose one of {', '.join(map(repr, datasets))}"
             )
+    yield from robustness_errors(config)
 
 
 def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[str]:

@@ -17,7 +17,7 @@ from torch import nn
 from layeratlas.io import atomic_path, write_json
 from layeratlas.models.layers import layer_shapes, static_adaptive_pools, truncated_graph
 from layeratlas.models.preprocess import Preprocess
-from layeratlas.models.zoo import Architecture, get_architecture, input_size
+from layeratlas.models.zoo import Architecture, input_size, model_architecture
 
 ONNX_OPSET = 18
 INPUT_NAME = "images"
@@ -38,7 +38,7 @@ class LayerExtractor(nn.Module):
 
 
 def build_extractor(model: nn.Module, spec: Mapping[str, Any]) -> LayerExtractor:
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)  # with its options (e.g. a colour scattering network)
     preprocess = Preprocess(input_size(spec), arch.channels, arch.mean, arch.std)
     layers = list(spec["layers"])
     model = static_adaptive_pools(model, arch.channels, input_size(spec))  # AlexNet's 6x6 pool -> ONNX
@@ -84,15 +84,28 @@ def export_onnx(extractor: LayerExtractor, example: torch.Tensor, path: str | os
     onnx.checker.check_model(str(path))
 
 
+def _training_provenance(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What the weights were trained on: the dataset, and for a train.snapshots model the training run
+    and the epoch it was taken after (0 = before training)."""
+    snapshot = spec.get("snapshot_of")
+    if snapshot:
+        return {
+            "trained_on": snapshot["dataset"],
+            "snapshot": {"of_model": snapshot["model"], "epoch": int(snapshot["epoch"])},
+        }
+    return {"trained_on": (spec.get("train") or {}).get("dataset"), "snapshot": None}
+
+
 def extractor_metadata(name: str, spec: Mapping[str, Any], extractor: LayerExtractor) -> dict[str, Any]:
-    arch: Architecture = get_architecture(spec["architecture"])
+    arch: Architecture = model_architecture(spec)
     size = input_size(spec)
     shapes = layer_shapes(extractor.graph, extractor.preprocess(example_images(1, size, arch.channels)))
     return {
         "model": name,
         "architecture": arch.name,
+        "options": dict(spec.get("options") or {}),  # small_cnn widths, scattering J/L/channels
         "weights": spec.get("weights", "none"),
-        "trained_on": (spec.get("train") or {}).get("dataset"),
+        **_training_provenance(spec),
         "input": {
             "name": INPUT_NAME,
             "dtype": "uint8",

@@ -1,5 +1,9 @@
+from pathlib import Path
+
 from layeratlas.logs import log_to_file
 from layeratlas.stages import data
 
 log_to_file(snakemake.log[0])
-data.download_dataset(snakemake.wildcards.source, snakemake.params.checksums, snakemake.params.resources)
+# resources/<source>/checksums.json -> resources/
+resources = Path(snakemake.output[0]).parents[1]
+data.download_dataset(snakemake.wildcards.source, snakemake.params.checksums, resources)

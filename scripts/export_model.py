@@ -5,7 +5,7 @@ log_to_file(snakemake.log[0])
 export.export_model(
     snakemake.wildcards.model,
     snakemake.params.spec,
-    checkpoint=snakemake.input[0] if len(snakemake.input) else None,
+    checkpoint=snakemake.input.get("checkpoint"),
     seed=snakemake.params.seed,
     onnx_path=snakemake.output.onnx,
     torchscript_path=snakemake.output.torchscript,

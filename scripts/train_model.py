@@ -7,7 +7,7 @@ log_to_file(snakemake.log[0])
 train.train_model(
     snakemake.wildcards.model,
     snakemake.params.spec,
-    dataset_dir=Path(snakemake.input[0]).parent,
+    dataset_dir=list(dict.fromkeys(Path(f).parent for f in snakemake.input.dataset)),  # one or pooled
     seed=snakemake.params.seed,
     checkpoint=snakemake.output.checkpoint,
     history=snakemake.output.history,

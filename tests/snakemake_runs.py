@@ -66,6 +66,14 @@ def expected_outputs(config: dict) -> list[str]:
                 paths += [f"{base}/linear_adam.png"] if switches["linear_adam"] else []
                 if analyses["thumbnails"]["enabled"]:
                     paths += [f"{base}/thumbnails_{e}.png" for e in analyses["thumbnails"]["embeddings"]]
+                if analyses["inspection"]["enabled"]:  # + one activations/sample<id>.png per image
+                    inspected = f"results/inspection/{dataset}/{model}/{layer}"
+                    paths += [f"{inspected}/top_patches.{ext}" for ext in ("png", "parquet", "tsv")]
+            if analyses["inspection"]["enabled"]:
+                dead = f"results/inspection/{dataset}/{model}/dead_units"
+                paths += [f"{dead}.{ext}" for ext in ("png", "parquet", "tsv")]
+        if analyses["inspection"]["enabled"]:  # + filters/<convolution>.png
+            paths += [f"results/inspection/{model}/layers.{ext}" for ext in ("parquet", "tsv")]
     for dataset in config["datasets"]:
         if analyses["cka"]:
             paths += [f"results/analysis/{dataset}/cka.{ext}" for ext in ("parquet", "tsv", "png")]

@@ -12,6 +12,7 @@ import polars as pl
 
 from layeratlas import plots
 from layeratlas.datasets import SPLITS, select_split
+from layeratlas.finite import require_finite
 from layeratlas.io import Pathish, atomic_path, read_json, write_json, write_parquet, write_table
 
 log = logging.getLogger("layeratlas")
@@ -35,8 +36,15 @@ def load_layer(features_dir: Pathish, dataset_dir: Pathish, layer: str, split: s
     index = pl.read_parquet(features_dir / "index.parquet")
     mask = select_split(index["split"].to_numpy().astype(str), split)
     features = np.load(path, mmap_mode="r")[mask]
+    index = index.filter(pl.Series(mask))
+    require_finite(features, _features_what(path, layer), index["sample_id"].to_numpy())
     class_names = read_json(Path(dataset_dir) / "dataset.json")["class_names"]
-    return features, index.filter(pl.Series(mask)), class_names
+    return features, index, class_names
+
+
+def _features_what(path: Path, layer: str) -> str:
+    """``results/features/{dataset}/{model}/{layer}.npy`` -> who the features belong to (for messages)."""
+    return f"{path}: features of model {path.parent.name}, layer {layer} (dataset {path.parent.parent.name})"
 
 
 def embed_features(
@@ -53,16 +61,20 @@ def embed_features(
     table: Pathish,
     figure: Pathish,
 ) -> None:
-    from layeratlas.analysis.embeddings import embed, embedding_table
+    from layeratlas.analysis.embeddings import embed, embedding_table, fitted_on
 
     features, index, class_names = load_layer(features_dir, dataset_dir, layer, split)
     labels = index["label"].to_numpy()
     coords = embed(np.asarray(features, dtype=np.float32), method, seed=seed, n_jobs=threads, params=options)
+    ids = index["sample_id"].to_numpy()
+    require_finite(coords, f"{method} embedding of model {model}, layer {layer} on {dataset}", ids)
     write_parquet(embedding_table(coords, index["sample_id"].to_numpy(), labels, class_names), table)
     names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
     title = (
         f"{names[method]} of {model} / {layer} on {dataset} ({split}, n={len(labels)}, d={features.shape[1]})"
     )
+    if sampled := fitted_on(len(labels), options if method != "pca" else None):
+        title += f"\n{sampled}"
     fig = plots.class_scatter(
         coords, labels, class_names, title, xlabel=f"{names[method]} 1", ylabel=f"{names[method]} 2"
     )
@@ -114,6 +126,7 @@ def _split_arrays(features_dir: Pathish, layer: str):  # noqa: ANN202
     path = layer_file(features_dir, layer)
     index = pl.read_parquet(features_dir / "index.parquet")
     features = np.load(path, mmap_mode="r")
+    require_finite(features, _features_what(path, layer), index["sample_id"].to_numpy())
     split, labels = index["split"].to_numpy().astype(str), index["label"].to_numpy()
     out = {}
     for name in ("train", "val", "test"):
@@ -312,6 +325,7 @@ def dataset_cka(
         rows = np.flatnonzero(mask)[order]
         for layer in model_layers:
             data = np.load(features_dir / f"{layer}.npy", mmap_mode="r")
+            require_finite(data, _features_what(features_dir / f"{layer}.npy", layer), index["sample_id"])
             arrays[f"{model} / {layer}"] = (
                 data[rows] if not np.array_equal(rows, np.arange(len(data))) else data
             )

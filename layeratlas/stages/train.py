@@ -19,10 +19,19 @@ log = logging.getLogger("layeratlas")
 TOP_LOSSES = 16
 
 
+def training_set(dataset_dir: Pathish | list[Pathish], sample_size: int | None, seed: int):  # noqa: ANN201
+    """The dataset a model trains on: one folder, or several pooled (train.dataset as a list), with
+    ``sample_size`` train images drawn (layeratlas.robustness.finetune)."""
+    from layeratlas.robustness.finetune import pool_datasets
+
+    dirs = [dataset_dir] if isinstance(dataset_dir, str | Path) else list(dataset_dir)
+    return pool_datasets([load_dataset(d, mmap=False) for d in dirs], sample_size, seed)
+
+
 def train_model(
     name: str,
     spec: Mapping[str, Any],
-    dataset_dir: Pathish,
+    dataset_dir: Pathish | list[Pathish],
     seed: int,
     checkpoint: Pathish,
     history: Pathish,
@@ -33,14 +42,14 @@ def train_model(
 ) -> None:
     import torch
 
-    from layeratlas.models import build_model, get_architecture
+    from layeratlas.models import build_model
     from layeratlas.models.preprocess import Preprocess
-    from layeratlas.models.zoo import head_modules, input_size, save_checkpoint
+    from layeratlas.models.zoo import head_modules, input_size, model_architecture, save_checkpoint
     from layeratlas.training import pick_device, train_classifier
 
     torch.set_num_threads(threads)
-    ds = load_dataset(dataset_dir, mmap=False)
-    arch = get_architecture(spec["architecture"])
+    ds = training_set(dataset_dir, spec["train"].get("sample_size"), seed)
+    arch = model_architecture(spec)
     num_classes = len(ds.class_names)
     model = build_model(spec, num_classes, seed)
     preprocess = Preprocess(input_size(spec), arch.channels, arch.mean, arch.std)
@@ -81,7 +90,7 @@ def plot_training(model: str, history: Pathish, figure: Pathish) -> None:
 def plot_test_predictions(
     model: str,
     predictions: Pathish,
-    dataset_dir: Pathish,
+    dataset_dir: Pathish | list[Pathish],
     confusion_table: Pathish,
     confusion_figure: Pathish,
     top_losses_figure: Pathish,
@@ -92,7 +101,7 @@ def plot_test_predictions(
     from layeratlas.training_plots import top_losses_figure as top_losses_plot
 
     preds = pl.read_parquet(predictions)
-    ds = load_dataset(dataset_dir)
+    ds = training_set(dataset_dir, None, 0)  # the same row positions as in training
     class_names = [str(c) for c in ds.class_names]
     counts = confusion_matrix(preds["label"].to_numpy(), preds["predicted"].to_numpy(), len(class_names))
     table = pl.DataFrame({"true_class": class_names}).with_columns(

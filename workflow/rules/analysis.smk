@@ -8,44 +8,6 @@ if ANALYSES["neural_collapse"] and "linear_probe" not in _CLASSIFIERS:
 PROBE_OPTIONS = {**ANALYSES["probes"], "classifiers": _CLASSIFIERS}
 
 
-def layer_summaries(dataset, model, layer):
-    """The per-layer JSON rows that results/summary/layers.parquet merges, for the analyses switched on."""
-    base = f"results/analysis/{dataset}/{model}/{layer}"
-    paths = [f"{base}/class_variance_summary.json"] if ANALYSES["variance"] else []
-    paths += [f"{base}/probes.json"] if ANALYSES["probes"]["enabled"] else []
-    paths += [f"{base}/cluster_quality.json"] if ANALYSES["cluster_quality"] else []
-    paths += [f"{base}/neural_collapse.json"] if ANALYSES["neural_collapse"] else []
-    paths += [f"{base}/linear_adam.json"] if ANALYSES["linear_adam"]["enabled"] else []
-    return paths
-
-
-def analysis_layer_targets(dataset, model, layer):
-    """What the analysis suite adds to one (dataset, model, layer)."""
-    base = f"results/analysis/{dataset}/{model}/{layer}"
-    targets = layer_summaries(dataset, model, layer)
-    targets += [f"{base}/confusion.png"] if ANALYSES["probes"]["enabled"] else []
-    targets += [f"{base}/linear_adam.png"] if ANALYSES["linear_adam"]["enabled"] else []
-    if ANALYSES["thumbnails"]["enabled"]:
-        thumbnails = ANALYSES["thumbnails"]["embeddings"]
-        targets += [f"{base}/thumbnails_{e}.png" for e in EMBEDDINGS if e in thumbnails]
-    return targets
-
-
-def analysis_targets():
-    """Per-dataset analyses and the summary across every dataset, model and layer."""
-    targets = []
-    for dataset in DATASETS:
-        if ANALYSES["pixel_baselines"]:
-            targets += [f"results/analysis/{dataset}/pixels/class_means.png"]
-        if ANALYSES["cka"]:
-            targets += [f"results/analysis/{dataset}/cka.png"]
-            targets += [f"results/analysis/{dataset}/{m}/cka.png" for m in MODELS]
-    if any(layer_summaries(DATASETS[0], MODELS[0], LAYERS[MODELS[0]][0])):
-        targets += ["results/summary/layers.csv"]
-        targets += [f"results/summary/metrics_vs_depth_{m}.png" for m in MODELS]
-    return targets
-
-
 rule embed_features:
     input:
         features="results/features/{dataset}/{model}",
@@ -63,14 +25,16 @@ rule embed_features:
         "logs/embed_features/{dataset}/{model}/{layer}/{embedding}.log",
     benchmark:
         "results/benchmarks/embed_features/{dataset}/{model}/{layer}/{embedding}.tsv"
-    params:
-        split=config["analyses"]["split"],
-        options=lambda wildcards: config["analyses"].get(wildcards.embedding, {}),
-        seed=config["seed"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        split=config["analyses"]["split"],
+        options=lambda wildcards: config["analyses"].get(wildcards.embedding, {}),
+        seed=config["seed"],
     script:
         "../../scripts/embed_features.py"
 
@@ -86,7 +50,12 @@ rule class_variance:
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": "intra-class variance table"},
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "layer": "{layer}",
+                "figure": "intra-class variance table",
+            },
         ),
         inter="results/analysis/{dataset}/{model}/{layer}/inter_class_variance.parquet",
         inter_tsv=report(
@@ -94,7 +63,12 @@ rule class_variance:
             caption="../report/inter_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": "inter-class variance table"},
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "layer": "{layer}",
+                "figure": "inter-class variance table",
+            },
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/class_variance_summary.json",
         heatmap=report(
@@ -102,28 +76,36 @@ rule class_variance:
             caption="../report/class_variance_heatmap.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": "inter-class variance heatmap"},
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "layer": "{layer}",
+                "figure": "inter-class variance heatmap",
+            },
         ),
         intra_bar=report(
             "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.png",
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": "intra-class variance"},
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "layer": "{layer}",
+                "figure": "intra-class variance",
+            },
         ),
     log:
         "logs/class_variance/{dataset}/{model}/{layer}.log",
-    params:
-        split=config["analyses"]["split"],
+    conda:
+        "../envs/layeratlas.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        split=config["analyses"]["split"],
     script:
         "../../scripts/class_variance.py"
-
-
-def _labels(figure, **extra):
-    return {"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": figure, **extra}
 
 
 rule layer_probes:
@@ -152,13 +134,15 @@ rule layer_probes:
         "logs/layer_probes/{dataset}/{model}/{layer}.log",
     benchmark:
         "results/benchmarks/layer_probes/{dataset}/{model}/{layer}.tsv"
-    params:
-        options=PROBE_OPTIONS,
-        seed=config["seed"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        options=PROBE_OPTIONS,
+        seed=config["seed"],
     script:
         "../../scripts/layer_probes.py"
 
@@ -179,6 +163,8 @@ rule neural_collapse:
         summary="results/analysis/{dataset}/{model}/{layer}/neural_collapse.json",
     log:
         "logs/neural_collapse/{dataset}/{model}/{layer}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
@@ -208,13 +194,15 @@ rule cluster_quality:
         "logs/cluster_quality/{dataset}/{model}/{layer}.log",
     benchmark:
         "results/benchmarks/cluster_quality/{dataset}/{model}/{layer}.tsv"
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         split=config["analyses"]["split"],
         embeddings=EMBEDDINGS,
         seed=config["seed"],
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../../scripts/cluster_quality.py"
 
@@ -224,7 +212,13 @@ rule linear_adam:
         features="results/features/{dataset}/{model}",
     output:
         table="results/analysis/{dataset}/{model}/{layer}/linear_adam.parquet",
-        table_tsv="results/analysis/{dataset}/{model}/{layer}/linear_adam.tsv",
+        table_tsv=report(
+            "results/analysis/{dataset}/{model}/{layer}/linear_adam.tsv",
+            caption="../report/linear_adam.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("linear layer (Adam) curves (table)"),
+        ),
         summary="results/analysis/{dataset}/{model}/{layer}/linear_adam.json",
         figure=report(
             "results/analysis/{dataset}/{model}/{layer}/linear_adam.png",
@@ -237,13 +231,15 @@ rule linear_adam:
         "logs/linear_adam/{dataset}/{model}/{layer}.log",
     benchmark:
         "results/benchmarks/linear_adam/{dataset}/{model}/{layer}.tsv"
-    params:
-        options=config["analyses"]["linear_adam"],
-        seed=config["seed"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        options=config["analyses"]["linear_adam"],
+        seed=config["seed"],
     script:
         "../../scripts/linear_adam.py"
 
@@ -262,13 +258,15 @@ rule thumbnail_map:
         ),
     log:
         "logs/thumbnail_map/{dataset}/{model}/{layer}/{embedding}.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         max_points=config["analyses"]["thumbnails"]["max_points"],
         zoom=config["analyses"]["thumbnails"]["zoom"],
         seed=config["seed"],
-    resources:
-        mem_mb=2000,
-        runtime=20,
     script:
         "../../scripts/thumbnail_map.py"
 
@@ -292,6 +290,8 @@ rule pixel_baselines:
         ),
     log:
         "logs/pixel_baselines/{dataset}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
@@ -304,7 +304,12 @@ rule cka:
         features=lambda wildcards: [f"results/features/{wildcards.dataset}/{m}" for m in MODELS],
     output:
         table="results/analysis/{dataset}/cka.parquet",
-        table_tsv="results/analysis/{dataset}/cka.tsv",
+        table_tsv=report(
+            "results/analysis/{dataset}/cka.tsv",
+            caption="../report/cka.rst",
+            category="summary",
+            labels={"dataset": "{dataset}", "figure": "CKA, every model and layer (table)"},
+        ),
         figure=report(
             "results/analysis/{dataset}/cka.png",
             caption="../report/cka.rst",
@@ -315,12 +320,14 @@ rule cka:
         "logs/cka/{dataset}.log",
     benchmark:
         "results/benchmarks/cka/{dataset}.tsv"
-    params:
-        layers=LAYERS,
-        split=config["analyses"]["split"],
+    conda:
+        "../envs/layeratlas.yaml"
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        layers=LAYERS,
+        split=config["analyses"]["split"],
     script:
         "../../scripts/cka.py"
 
@@ -337,6 +344,8 @@ rule cka_model:
         ),
     log:
         "logs/cka_model/{dataset}/{model}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     params:
         layers=lambda wildcards: LAYERS[wildcards.model],
     script:
@@ -363,6 +372,8 @@ rule summarize_layers:
         ),
     log:
         "logs/summarize_layers.log",
+    conda:
+        "../envs/layeratlas.yaml"
     params:
         layers=LAYERS,
     script:
@@ -381,5 +392,7 @@ rule plot_metrics_vs_depth:
         ),
     log:
         "logs/plot_metrics_vs_depth/{model}.log",
+    conda:
+        "../envs/layeratlas.yaml"
     script:
         "../../scripts/plot_metrics_vs_depth.py"

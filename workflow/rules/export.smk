@@ -1,6 +1,6 @@
 rule export_model:
     input:
-        checkpoint_if_trained,
+        unpack(export_inputs),  # checkpoint (trained) or weights (a local file, untrained), or nothing
     output:
         onnx="models/{model}/extractor.onnx",
         torchscript="models/{model}/extractor.torchscript.pt",
@@ -9,12 +9,14 @@ rule export_model:
         "logs/export_model/{model}.log",
     benchmark:
         "results/benchmarks/export_model/{model}.tsv"
-    params:
-        spec=lambda wildcards: config["models"][wildcards.model],
-        seed=config["seed"],
+    conda:
+        "../envs/layeratlas.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        seed=config["seed"],
     script:
         "../../scripts/export_model.py"
