@@ -29,6 +29,19 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+# The analysis suite switched off (variance and embeddings are left to each test): merge into `analyses`.
+SUITE_OFF = {
+    "probes": {"enabled": False},
+    "linear_adam": {"enabled": False},
+    "cluster_quality": False,
+    "neural_collapse": False,
+    "cka": False,
+    "pixel_baselines": False,
+    "thumbnails": {"enabled": False},
+    "inspection": {"enabled": False},
+}
+
+
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run as {rule: count}."""
     table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from tests.conftest import TINY_CONFIG
-from tests.snakemake_runs import job_counts, snakemake
+from tests.snakemake_runs import SUITE_OFF, job_counts, snakemake
 
 SUITE = {
     "layer_probes",
@@ -30,16 +30,7 @@ def _jobs(tmp_path, analyses: dict) -> dict[str, int]:
 
 
 def test_everything_off_leaves_no_suite_job(tmp_path):
-    off = {
-        "variance": False,
-        "probes": {"enabled": False},
-        "linear_adam": {"enabled": False},
-        "cluster_quality": False,
-        "neural_collapse": False,
-        "cka": False,
-        "pixel_baselines": False,
-        "thumbnails": {"enabled": False},
-    }
+    off = {"variance": False, **SUITE_OFF}
     jobs = _jobs(tmp_path, off)
     assert not SUITE & jobs.keys()
     assert jobs["embed_features"] > 0

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.dataset_files import write_cifar10, write_cifar10_c, write_image_folder, write_mnist
-from tests.snakemake_runs import snakemake
+from tests.snakemake_runs import SUITE_OFF, snakemake
 
 
 def _config(checksums: dict[str, dict[str, str]]) -> dict:
@@ -48,13 +48,7 @@ def _config(checksums: dict[str, dict[str, str]]) -> dict:
             "split": "all",
             "embeddings": [],
             "variance": True,
-            "probes": {"enabled": False},
-            "linear_adam": {"enabled": False},
-            "cluster_quality": False,
-            "neural_collapse": False,
-            "cka": False,
-            "pixel_baselines": False,
-            "thumbnails": {"enabled": False},
+            **SUITE_OFF,
         },
     }
 

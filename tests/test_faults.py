@@ -16,22 +16,11 @@ import torch
 import yaml
 
 from tests.conftest import TINY_CONFIG
-from tests.snakemake_runs import SNAKEMAKE, snakemake
+from tests.snakemake_runs import SNAKEMAKE, SUITE_OFF, snakemake
 
 # The tiny config with its analyses cut to PCA: the same datasets, training, export and extraction (so
 # features and training tables compare with the full tiny run), at half the run time of CI's longest test.
-LEAN_ANALYSES = {
-    "embeddings": ["pca"],
-    "variance": False,
-    "probes": {"enabled": False},
-    "linear_adam": {"enabled": False},
-    "cluster_quality": False,
-    "neural_collapse": False,
-    "cka": False,
-    "pixel_baselines": False,
-    "thumbnails": {"enabled": False},
-    "inspection": {"enabled": False},
-}
+LEAN_ANALYSES = {"embeddings": ["pca"], "variance": False, **SUITE_OFF}
 
 
 def _lean_run_args(workdir: Path) -> list[str]:
