@@ -12,12 +12,33 @@ matplotlib.use("Agg")  # headless: figures are only ever written to files
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from layeratlas.io import atomic_path
 
 _HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
+def scatter_classes(
+    ax: Axes, coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], cmap: Colormap
+) -> np.ndarray:
+    """Draw 2-D ``coords`` on ``ax``, one labelled colour per class id; returns the class ids present."""
+    present = np.unique(labels)
+    for c in present:
+        mask = labels == c
+        ax.scatter(
+            coords[mask, 0],
+            coords[mask, 1],
+            s=6,
+            alpha=0.7,
+            color=cmap(int(c) % cmap.N),
+            label=str(class_names[int(c)]),
+            linewidths=0,
+        )
+    return present
 
 
 def class_scatter(
@@ -39,18 +60,7 @@ def class_scatter(
         raise ValueError(f"need coords of shape (n, 2) and n labels, got {coords.shape} and {labels.shape}")
     cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
     fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
-    present = np.unique(labels)
-    for c in present:
-        mask = labels == c
-        ax.scatter(
-            coords[mask, 0],
-            coords[mask, 1],
-            s=6,
-            alpha=0.7,
-            color=cmap(int(c) % cmap.N),
-            label=str(class_names[int(c)]),
-            linewidths=0,
-        )
+    present = scatter_classes(ax, coords, labels, class_names, cmap)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(
         loc="center left",
