@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from layeratlas.datasets import dataset_errors, expand_datasets
+from layeratlas.data.datasets import dataset_errors, expand_datasets
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -74,7 +74,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
-    datasets = config.get("datasets", {})  # their own checks: layeratlas.datasets.dataset_errors
+    datasets = config.get("datasets", {})  # their own checks: layeratlas.data.datasets.dataset_errors
     from layeratlas.robustness.config import robustness_errors
     from layeratlas.robustness.finetune import training_datasets
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from layeratlas.datasets import ImageDataset
+from layeratlas.data.datasets import ImageDataset
 
 log = logging.getLogger(__name__)
 

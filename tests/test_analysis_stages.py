@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from layeratlas import plots_analysis
 from layeratlas.io import write_json
+from layeratlas.plots import classes as class_plots
+from layeratlas.plots import layers as layer_plots
 from layeratlas.stages import analysis
 
 
@@ -41,11 +42,11 @@ def test_depth_plot_shows_only_the_metrics_present():
     rows = pl.DataFrame(
         {"dataset": ["d", "d"], "model": ["m", "m"], "layer": ["a", "b"], "depth": [0, 1], "nc1": [2.0, 1.0]}
     )
-    fig = plots_analysis.metrics_vs_depth(rows, "m")
+    fig = layer_plots.metrics_vs_depth(rows, "m")
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert titles == ["NC1 (within-class collapse)"]
     with pytest.raises(ValueError, match="no summary rows"):
-        plots_analysis.metrics_vs_depth(rows, "absent")
+        layer_plots.metrics_vs_depth(rows, "absent")
 
 
 def test_dataset_cka_aligns_models_by_sample_id_and_blocks_per_model(tmp_path):
@@ -76,4 +77,4 @@ def test_dataset_cka_aligns_models_by_sample_id_and_blocks_per_model(tmp_path):
 
 def test_confusion_grid_refuses_a_wrong_shape():
     with pytest.raises(ValueError, match=r"knn: confusion matrix of shape \(2, 2\) for 3 class names"):
-        plots_analysis.confusion_grid({"knn": np.eye(2)}, ["a", "b", "c"], "t", {"knn": 1.0})
+        class_plots.confusion_grid({"knn": np.eye(2)}, ["a", "b", "c"], "t", {"knn": 1.0})

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from layeratlas.datasets import build_dataset, load_dataset, save_dataset
-from layeratlas.downloads import DatasetFilesError
-from layeratlas.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
+from layeratlas.data.datasets import build_dataset, load_dataset, save_dataset
+from layeratlas.data.downloads import DatasetFilesError
+from layeratlas.data.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
 from layeratlas.stages.data import prepare_dataset
 from tests.dataset_files import write_cifar10, write_cifar10_c, write_idx_gz, write_image_folder, write_mnist
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layeratlas.corruptions import CORRUPTIONS, FAMILIES, corrupt_images
-from layeratlas.datasets import build_dataset
+from layeratlas.data.corruptions import CORRUPTIONS, FAMILIES, corrupt_images
+from layeratlas.data.datasets import build_dataset
 
 # Families whose parameters grow monotonically with severity in the CIFAR-10-C generator; the others
 # (glass_blur, elastic_transform, saturate, motion_blur's random angle, fog) are not monotonic there either.

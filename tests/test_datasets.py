@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from layeratlas.datasets import (
+from layeratlas.data.datasets import (
     build_dataset,
     fraction_subset,
     load_dataset,
@@ -101,7 +101,7 @@ def test_every_source_validates():
 
 def test_corruption_lists_expand_into_one_dataset_per_pair():
     from layeratlas.config import validate_config
-    from layeratlas.corruptions import CORRUPTIONS
+    from layeratlas.data.corruptions import CORRUPTIONS
 
     config = validate_config(
         _config(

@@ -342,7 +342,7 @@ def test_gpu_options_fall_back_to_cpu_and_fp16_int8_graphs_run(small_cnn_onnx, t
 def test_stage_quantises_to_int8_and_keeps_the_graph_beside_the_features(small_cnn_onnx, tmp_path):
     import json
 
-    from layeratlas.datasets import ImageDataset, save_dataset
+    from layeratlas.data.datasets import ImageDataset, save_dataset
     from layeratlas.stages import extract as stage
 
     _, path = small_cnn_onnx

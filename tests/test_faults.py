@@ -205,7 +205,7 @@ def test_nan_embedding_stops_with_model_layer_and_ids(nan_features, tmp_path, mo
 
 
 def test_nan_training_loss_stops_with_epoch_and_step():
-    from layeratlas.datasets import ImageDataset, load_sklearn_digits, stratified_split
+    from layeratlas.data.datasets import ImageDataset, load_sklearn_digits, stratified_split
     from layeratlas.models import build_model, get_architecture
     from layeratlas.models.preprocess import Preprocess
     from layeratlas.training import train_classifier, with_defaults

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from layeratlas import plots_inspection
 from layeratlas.inspection import filters
 from layeratlas.inspection.activations import layer_maps, select_images
 from layeratlas.inspection.dead_units import channel_maxima, dead_unit_table
@@ -18,6 +17,7 @@ from layeratlas.inspection.layer_table import layer_shape_table, shapes
 from layeratlas.inspection.patches import TopUnits, crop, strongest_units, top_table, update_top
 from layeratlas.inspection.receptive_field import receptive_fields, sequential_field
 from layeratlas.models.small_cnn import SmallCNN
+from layeratlas.plots import inspection as inspection_plots
 
 
 def _conv_relu_pool(weight: np.ndarray, bias: np.ndarray, padding: int = 1) -> nn.Sequential:
@@ -274,7 +274,7 @@ def test_layer_table_of_the_small_cnn_follows_the_printout():
 
 def test_mosaic_lays_tiles_row_by_row_with_gaps():
     tiles = np.arange(6, dtype=float)[:, None, None] * np.ones((6, 2, 3))
-    image = plots_inspection.mosaic(tiles, cols=4)
+    image = inspection_plots.mosaic(tiles, cols=4)
     assert image.shape == (2 * 2 + 1, 4 * 3 + 3)
     assert image[0, 4] == 1.0 and image[3, 0] == 4.0 and np.isnan(image[2, 0]) and np.isnan(image[4, 9])
 
@@ -284,19 +284,19 @@ def test_figures_draw(tmp_path):
 
     rng = np.random.default_rng(0)
     figures = {
-        "rgb": plots_inspection.filter_grid(rng.random((64, 11, 11, 3)), "t"),
-        "per_channel": plots_inspection.filter_grid(rng.random((16, 6, 3, 3)), "t", "n", per_channel=True),
-        "maps": plots_inspection.activation_figure(
+        "rgb": inspection_plots.filter_grid(rng.random((64, 11, 11, 3)), "t"),
+        "per_channel": inspection_plots.filter_grid(rng.random((16, 6, 3, 3)), "t", "n", per_channel=True),
+        "maps": inspection_plots.activation_figure(
             rng.integers(0, 255, (28, 28, 1), dtype=np.uint8), rng.random((16, 7, 7)),
             rng.normal(size=(16, 7, 7)), 64, "t", "relu3",
         ),
-        "vector": plots_inspection.activation_figure(
+        "vector": inspection_plots.activation_figure(
             rng.integers(0, 255, (28, 28, 3), dtype=np.uint8), rng.random(100), None, 64, "t", None
         ),
-        "patches": plots_inspection.patches_figure(
+        "patches": inspection_plots.patches_figure(
             [[rng.integers(0, 255, (6, 6, 1), dtype=np.uint8)] * 3] * 2, rng.random((2, 3)), "t", "n"
         ),
-        "dead": plots_inspection.dead_units_figure(
+        "dead": inspection_plots.dead_units_figure(
             dead_unit_table({"relu1": np.array([0.0, 1.0]), "relu2": np.array([-1.0, 0.0, 0.0])}), "t"
         ),
     }  # fmt: skip

@@ -4,13 +4,10 @@ import polars as pl
 import pytest
 from matplotlib.figure import Figure
 
-from layeratlas.plots import (
-    class_scatter,
-    intra_bar,
-    save_figure,
-    training_curves,
-    variance_heatmap,
-)
+from layeratlas.plots import save_figure
+from layeratlas.plots.classes import intra_bar, variance_heatmap
+from layeratlas.plots.embeddings import class_scatter
+from layeratlas.plots.training import training_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["cat", "dog", "bird", "fish"]

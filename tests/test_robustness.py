@@ -13,8 +13,8 @@ import yaml
 
 from layeratlas.analysis.probes import nearest_class_mean, predict_nearest_mean
 from layeratlas.config import ConfigError, validate_config
-from layeratlas.corruptions import corrupt_images
-from layeratlas.datasets import ImageDataset, build_dataset, save_dataset
+from layeratlas.data.corruptions import corrupt_images
+from layeratlas.data.datasets import ImageDataset, build_dataset, save_dataset
 from layeratlas.robustness.config import CorruptedDataset, corrupted_datasets, robustness_layers
 from layeratlas.robustness.drift import feature_drift
 from layeratlas.robustness.evaluate import (
@@ -303,7 +303,7 @@ def test_linear_adam_is_fitted_on_clean_features_and_scores_like_its_predictions
 
 
 def test_pca_grid_shares_axes_within_rows_only():
-    from layeratlas.plots_robustness import pca_grid
+    from layeratlas.plots.robustness import pca_grid
 
     rng = np.random.default_rng(0)
     rows, columns = ["original", "finetuned"], ["clean", "corrupted"]
@@ -320,7 +320,7 @@ def test_pca_grid_shares_axes_within_rows_only():
 
 
 def test_accuracy_curves_have_a_line_per_layer_and_classifier_and_a_clean_reference():
-    from layeratlas.plots_robustness import accuracy_vs_severity
+    from layeratlas.plots.robustness import accuracy_vs_severity
 
     rows = [("d", CLEAN, 0, "m", layer, "knn", 10, 0.9) for layer in ("a", "b")] + [
         (f"d{s}", "blur", s, "m", layer, "knn", 10, 0.9 - 0.1 * s) for s in (1, 3) for layer in ("a", "b")

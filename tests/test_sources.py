@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layeratlas.datasets import build_dataset
-from layeratlas.downloads import (
+from layeratlas.data.datasets import build_dataset
+from layeratlas.data.downloads import (
     DatasetFilesError,
     check_dataset_files,
     download_source,
@@ -15,8 +15,8 @@ from layeratlas.downloads import (
     manifest_path,
     remote_files,
 )
+from layeratlas.data.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
 from layeratlas.io import read_json
-from layeratlas.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
 from tests.dataset_files import (
     cifar_images,
     write_cifar10,

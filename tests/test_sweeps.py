@@ -108,7 +108,7 @@ def test_snapshots_expand_into_models(sweep_config):
 
 
 def test_snapshots_are_written_and_export(tmp_path):
-    from layeratlas.datasets import ImageDataset, load_sklearn_digits, save_dataset, stratified_split
+    from layeratlas.data.datasets import ImageDataset, load_sklearn_digits, save_dataset, stratified_split
     from layeratlas.stages.export import export_model
     from layeratlas.stages.train import train_model
 

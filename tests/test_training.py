@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import torch
 
-from layeratlas.datasets import ImageDataset, load_sklearn_digits, save_dataset, stratified_split
+from layeratlas.data.datasets import ImageDataset, load_sklearn_digits, save_dataset, stratified_split
 from layeratlas.models import build_model, get_architecture
 from layeratlas.models.preprocess import Preprocess
 from layeratlas.models.zoo import head_modules, input_size

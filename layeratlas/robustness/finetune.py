@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from layeratlas.datasets import ImageDataset
+from layeratlas.data.datasets import ImageDataset
 
 UNUSED = "unused"
 

@@ -11,9 +11,12 @@ import numpy as np
 import polars as pl
 
 from layeratlas import plots
-from layeratlas.datasets import SPLITS, select_split
+from layeratlas.data.datasets import SPLITS, select_split
 from layeratlas.finite import require_finite
 from layeratlas.io import Pathish, atomic_path, read_json, write_json, write_parquet, write_table
+from layeratlas.plots import classes as class_plots
+from layeratlas.plots import embeddings as embedding_plots
+from layeratlas.plots import layers as layer_plots
 
 log = logging.getLogger("layeratlas")
 
@@ -75,7 +78,7 @@ def embed_features(
     )
     if sampled := fitted_on(len(labels), options if method != "pca" else None):
         title += f"\n{sampled}"
-    fig = plots.class_scatter(
+    fig = embedding_plots.class_scatter(
         coords, labels, class_names, title, xlabel=f"{names[method]} 1", ylabel=f"{names[method]} 2"
     )
     plots.save_figure(fig, figure)
@@ -102,8 +105,8 @@ def class_variance(
     write_table(variance.inter_table(v, class_names), inter)
     names = [class_names[c] for c in v.classes]
     where = f"{model} / {layer} on {dataset} ({split})"
-    plots.save_figure(plots.variance_heatmap(v.inter, names, f"Inter-class variance: {where}"), heatmap)
-    plots.save_figure(plots.intra_bar(v.intra, names, f"Intra-class variance: {where}"), intra_bar)
+    plots.save_figure(class_plots.variance_heatmap(v.inter, names, f"Inter-class variance: {where}"), heatmap)
+    plots.save_figure(class_plots.intra_bar(v.intra, names, f"Intra-class variance: {where}"), intra_bar)
     row = {
         "dataset": dataset,
         "model": model,
@@ -158,7 +161,6 @@ def layer_probes(
     linear_probe: Pathish,
 ) -> None:
     """Classifiers of ``options['classifiers']`` on one layer (train / val / test), with their figure."""
-    from layeratlas import plots_analysis
     from layeratlas.analysis.probes import probe_classifiers
 
     data = _split_arrays(features_dir, layer)
@@ -184,7 +186,7 @@ def layer_probes(
     names = [class_names[int(c)] for c in res.classes]
     accuracies = dict(zip(res.table["classifier"], res.table["test_accuracy"], strict=True))
     title = f"Test confusion matrices: {model} / {layer} on {dataset} (n={len(y_te)}; title: accuracy)"
-    plots.save_figure(plots_analysis.confusion_grid(res.confusion, names, title, accuracies), confusion)
+    plots.save_figure(class_plots.confusion_grid(res.confusion, names, title, accuracies), confusion)
     with atomic_path(linear_probe) as tmp, open(tmp, "wb") as fh:
         if res.linear is None:
             np.savez(
@@ -293,9 +295,8 @@ def summarize_layers(summaries: list[Pathish], order: Mapping[str, list[str]], t
 
 
 def plot_metrics_vs_depth(model: str, table: Pathish, figure: Pathish) -> None:
-    from layeratlas import plots_analysis
 
-    plots.save_figure(plots_analysis.metrics_vs_depth(pl.read_parquet(table), model), figure)
+    plots.save_figure(layer_plots.metrics_vs_depth(pl.read_parquet(table), model), figure)
 
 
 def dataset_cka(
@@ -307,7 +308,6 @@ def dataset_cka(
     figure: Pathish,
 ) -> None:
     """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``."""
-    from layeratlas import plots_analysis
     from layeratlas.analysis.cka import cka_matrix, layer_labels
 
     arrays: dict[str, np.ndarray] = {}
@@ -348,18 +348,17 @@ def dataset_cka(
     )
     write_table(frame, table)
     title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
-    plots.save_figure(plots_analysis.cka_heatmap(matrix, labels, labels, title), figure)
+    plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title), figure)
 
 
 def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:
     """The layer x layer block of one model from the dataset's CKA table."""
-    from layeratlas import plots_analysis
 
     frame = pl.read_parquet(table).filter((pl.col("model_a") == model) & (pl.col("model_b") == model))
     lookup = {(a, b): v for a, b, v in frame.select("layer_a", "layer_b", "cka").iter_rows()}
     matrix = np.array([[lookup[(a, b)] for b in layers] for a in layers], dtype=np.float64)
     title = f"Linear CKA (unbiased) between layers of {model} on {dataset}"
-    plots.save_figure(plots_analysis.cka_heatmap(matrix, layers, layers, title), figure)
+    plots.save_figure(layer_plots.cka_heatmap(matrix, layers, layers, title), figure)
 
 
 def layer_linear_adam(
@@ -374,7 +373,6 @@ def layer_linear_adam(
     figure: Pathish,
 ) -> None:
     """A linear layer trained with Adam on train, train/test accuracy per epoch (seed report 002)."""
-    from layeratlas import plots_analysis
     from layeratlas.analysis.probes import train_linear_adam
 
     data = _split_arrays(features_dir, layer)
@@ -393,12 +391,11 @@ def layer_linear_adam(
     last = history.row(-1, named=True)
     write_json({**_key(dataset, model, layer), "linear_adam_accuracy": last["test_accuracy"]}, summary)
     title = f"Linear layer (Adam, lr {options['lr']}) on {model} / {layer}, {dataset}"
-    plots.save_figure(plots_analysis.accuracy_curves(history, title), figure)
+    plots.save_figure(layer_plots.accuracy_curves(history, title), figure)
 
 
 def pixel_baselines(dataset: str, dataset_dir: Pathish, table: Pathish, figure: Pathish) -> None:
     """Nearest class mean (L1, L2) on raw pixels: train means, test scores; the class-mean image grid."""
-    from layeratlas import plots_analysis
     from layeratlas.analysis.probes import probe_classifiers
 
     dataset_dir = Path(dataset_dir)
@@ -433,7 +430,7 @@ def pixel_baselines(dataset: str, dataset_dir: Pathish, table: Pathish, figure: 
         f"L1 {acc['ncm_l1']:.3f}, L2 {acc['ncm_l2']:.3f}"
     )
     names = [class_names[int(c)] for c in classes]
-    plots.save_figure(plots_analysis.class_mean_images(means, names, title), figure)
+    plots.save_figure(class_plots.class_mean_images(means, names, title), figure)
     log.info("%s pixels:\n%s", dataset, res.table)
 
 
@@ -450,7 +447,6 @@ def thumbnail_map(
     figure: Pathish,
 ) -> None:
     """The embedding's map with a seeded sample of points drawn as their images."""
-    from layeratlas import plots_analysis
 
     table = pl.read_parquet(embedding)
     rng = np.random.default_rng(seed)
@@ -467,5 +463,5 @@ def thumbnail_map(
     coords = np.column_stack([table["x"].to_numpy(), table["y"].to_numpy()])
     names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
     title = f"{names.get(method, method)} of {model} / {layer} on {dataset}: {len(rows)} images"
-    fig = plots_analysis.thumbnail_map(coords, thumbs, table["label"].to_numpy(), title, zoom=zoom)
+    fig = embedding_plots.thumbnail_map(coords, thumbs, table["label"].to_numpy(), title, zoom=zoom)
     plots.save_figure(fig, figure)

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from layeratlas.datasets import build_dataset, save_dataset, save_skipped
-from layeratlas.downloads import RESOURCES, DatasetFilesError, download_source
+from layeratlas.data.datasets import build_dataset, save_dataset, save_skipped
+from layeratlas.data.downloads import RESOURCES, DatasetFilesError, download_source
 from layeratlas.io import Pathish
 
 log = logging.getLogger("layeratlas")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from layeratlas.datasets import load_dataset
+from layeratlas.data.datasets import load_dataset
 from layeratlas.io import Pathish, read_json
 
 log = logging.getLogger("layeratlas")

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from layeratlas import plots, plots_inspection
-from layeratlas.datasets import load_dataset, select_split
+from layeratlas import plots
+from layeratlas.data.datasets import load_dataset, select_split
 from layeratlas.io import Pathish, remove_stale, write_table
+from layeratlas.plots import inspection as inspection_plots
 from layeratlas.stages.export import load_model
 
 log = logging.getLogger("layeratlas")
@@ -109,7 +110,7 @@ def network_figures(
     chosen = filters.pick_filter_layers(filters.conv_layers(traced), opts["deeper"])
     with _atomic_dir(filters_dir) as tmp:  # the folder appears whole or not at all
         if not chosen:
-            fig = plots_inspection.plt.figure(figsize=(5, 1))
+            fig = inspection_plots.plt.figure(figsize=(5, 1))
             fig.text(0.5, 0.5, f"{model} has no Conv2d layer", ha="center")
             plots.save_figure(fig, tmp / "no_convolution.png")
         for i, (name, conv) in enumerate(chosen):
@@ -118,14 +119,14 @@ def network_figures(
             if i == 0 and weight.shape[1] in (1, 3):
                 tiles = filters.first_layer_tiles(weight, options["channels"])
                 note = f"first {len(tiles)} filters" if len(tiles) < len(weight) else "all filters"
-                fig = plots_inspection.filter_grid(tiles, f"{model} / {name}: weight {shape}", note)
+                fig = inspection_plots.filter_grid(tiles, f"{model} / {name}: weight {shape}", note)
             else:
                 tiles = filters.per_channel_tiles(weight, opts["count"], opts["input_channels"])
                 note = (
                     f"rows: first {tiles.shape[0]} filters; "
                     f"columns: their first {tiles.shape[1]} input channels"
                 )
-                fig = plots_inspection.filter_grid(
+                fig = inspection_plots.filter_grid(
                     tiles, f"{model} / {name}: weight {shape}", note, per_channel=True
                 )
             plots.save_figure(fig, tmp / f"{name}.png")
@@ -170,7 +171,7 @@ def layer_figures(
             sid, label = int(sample_ids[position]), int(labels[position])
             shape = "x".join(map(str, maps.post.shape[1:]))
             title = f"{where}: sample {sid} (class {class_names[label]}), output {shape}"
-            fig = plots_inspection.activation_figure(
+            fig = inspection_plots.activation_figure(
                 resized[i],
                 maps.post[i],
                 None if maps.pre is None else maps.pre[i],
@@ -209,7 +210,7 @@ def layer_figures(
         f"({rf} of the {size} px input; white = outside the image)"
     )
     plots.save_figure(
-        plots_inspection.patches_figure(patches, top.score, f"Top patches: {where}", note), patches_figure
+        inspection_plots.patches_figure(patches, top.score, f"Top patches: {where}", note), patches_figure
     )
     log.info("%s: top patches written (%s)", where, rf)
 
@@ -251,7 +252,7 @@ def dead_units(
     result = dead_unit_table({traced.names[n]: maxima[n] for n in nodes}, kinds)
     write_table(result, table)
     title = f"Dead units: {where}" if nodes else f"{model} has no ReLU layer"
-    plots.save_figure(plots_inspection.dead_units_figure(result, title), figure)
+    plots.save_figure(inspection_plots.dead_units_figure(result, title), figure)
     log.info(
         "%s: %d of %d channels dead",
         where,

@@ -133,7 +133,7 @@ def head_accuracy(
     on each corrupted dataset's test split (``corrupted``: dataset, corruption, severity, dataset_dir)."""
     import torch
 
-    from layeratlas.datasets import load_dataset
+    from layeratlas.data.datasets import load_dataset
     from layeratlas.models import get_architecture
     from layeratlas.models.preprocess import Preprocess
     from layeratlas.models.zoo import input_size, load_checkpoint
@@ -193,7 +193,7 @@ def robustness_summary(tables: Sequence[Pathish], accuracy: Pathish, summary: Pa
 def plot_accuracy_vs_severity(
     accuracy: Pathish, corruption: str, clean_dataset: str, figure: Pathish
 ) -> None:
-    from layeratlas.plots_robustness import accuracy_vs_severity
+    from layeratlas.plots.robustness import accuracy_vs_severity
 
     table = pl.read_parquet(accuracy)
     title = (
@@ -250,7 +250,7 @@ def feature_drift(
 def plot_feature_drift(
     model: str, layers: Sequence[str], tables: Sequence[Pathish], table: Pathish, figure: Pathish
 ) -> None:
-    from layeratlas.plots_robustness import drift_figure
+    from layeratlas.plots.robustness import drift_figure
 
     merged = pl.concat([pl.read_parquet(t) for t in tables], how="vertical")
     write_table(merged, table)
@@ -273,7 +273,7 @@ def pca_grid(
     panels of a row share one basis and one pair of axes."""
     from sklearn.decomposition import PCA
 
-    from layeratlas.plots_robustness import pca_grid as grid
+    from layeratlas.plots.robustness import pca_grid as grid
     from layeratlas.robustness.evaluate import pair_rows
 
     class_names = read_json(Path(dataset_dir) / "dataset.json")["class_names"]

@@ -11,8 +11,9 @@ import numpy as np
 import polars as pl
 
 from layeratlas import plots
-from layeratlas.datasets import load_dataset
+from layeratlas.data.datasets import load_dataset
 from layeratlas.io import Pathish, write_json, write_parquet, write_table
+from layeratlas.plots import training as training_plots
 
 log = logging.getLogger("layeratlas")
 
@@ -84,7 +85,7 @@ def train_model(
 
 
 def plot_training(model: str, history: Pathish, figure: Pathish) -> None:
-    plots.save_figure(plots.training_curves(pl.read_parquet(history), f"{model}: training"), figure)
+    plots.save_figure(training_plots.training_curves(pl.read_parquet(history), f"{model}: training"), figure)
 
 
 def plot_test_predictions(
@@ -96,9 +97,9 @@ def plot_test_predictions(
     top_losses_figure: Pathish,
 ) -> None:
     """Confusion matrix (tsv + png) and the highest-loss test images of a trained model."""
+    from layeratlas.plots.training import confusion_figure as confusion_plot
+    from layeratlas.plots.training import top_losses_figure as top_losses_plot
     from layeratlas.training import confusion_matrix
-    from layeratlas.training_plots import confusion_figure as confusion_plot
-    from layeratlas.training_plots import top_losses_figure as top_losses_plot
 
     preds = pl.read_parquet(predictions)
     ds = training_set(dataset_dir, None, 0)  # the same row positions as in training

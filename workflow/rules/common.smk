@@ -7,7 +7,7 @@ from layeratlas.config import ConfigError, validate_config
 from layeratlas.models.sweeps import sweep_groups
 from layeratlas.models.weights import local_weights_file, weights_file_errors
 from layeratlas.robustness.finetune import training_datasets
-from layeratlas.downloads import DOWNLOADABLE, DatasetFilesError, check_dataset_files
+from layeratlas.data.downloads import DOWNLOADABLE, DatasetFilesError, check_dataset_files
 
 try:
     # In place: rules and scripts (snakemake.config) see the validated config with defaults filled in.

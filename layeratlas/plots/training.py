@@ -1,18 +1,42 @@
-"""Figures of a training run's test predictions: confusion matrix and the highest-loss test images."""
+"""Figures of a training run: loss and accuracy curves, the test confusion matrix, the highest-loss test
+images."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures are only ever written to files
-
 import matplotlib.pyplot as plt
 import numpy as np
+import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.ticker import MaxNLocator
+
+_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
+def training_curves(history: pl.DataFrame, title: str) -> Figure:
+    """Loss and accuracy per epoch, train vs val, in two side-by-side panels."""
+    if missing := [c for c in _HISTORY_COLUMNS if c not in history.columns]:
+        raise ValueError(f"history lacks columns {missing}")
+    history = history.sort("epoch")
+    epoch = history["epoch"].to_numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for split, marker in (("train", "o"), ("val", "s")):
+            ax.plot(
+                epoch,
+                history[f"{split}_{metric}"].to_numpy(),
+                marker=marker,
+                markersize=4,
+                label=split,
+            )
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+    fig.suptitle(title)
+    return fig
 
 
 def draw_confusion(

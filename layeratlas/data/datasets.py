@@ -6,9 +6,9 @@ split counts, corruption). ``sample_id`` is the image's position in its source (
 and CIFAR-10: the train images, then the test images), so a subset, a split or a corrupted copy of a
 dataset keeps the ids of the clean images it came from.
 
-Building one (``build_dataset``): read the source (``layeratlas.sources``), keep a per-class subset,
+Building one (``build_dataset``): read the source (``layeratlas.data.sources``), keep a per-class subset,
 split it (the source's own test split where it has one), keep the configured splits, resize, and
-corrupt (``layeratlas.corruptions``) when the config asks for it.
+corrupt (``layeratlas.data.corruptions``) when the config asks for it.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from layeratlas.corruptions import CORRUPTIONS, corrupt_images
-from layeratlas.downloads import DOWNLOADABLE, RESOURCES, DatasetFilesError, remote_files
-from layeratlas.io import atomic_path, read_json, write_json, write_parquet, write_table
-from layeratlas.sources import (
+from layeratlas.data.corruptions import CORRUPTIONS, corrupt_images
+from layeratlas.data.downloads import DOWNLOADABLE, RESOURCES, DatasetFilesError, remote_files
+from layeratlas.data.sources import (
     CIFAR10_C_CORRUPTIONS,
     SourceImages,
     load_sklearn_digits,
     load_source,
     resize_images,
 )
+from layeratlas.io import atomic_path, read_json, write_json, write_parquet, write_table
 
 __all__ = [
     "SPLITS",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from layeratlas.downloads import (
+from layeratlas.data.downloads import (
     CIFAR10_C_DIR,
     RESOURCES,
     DatasetFilesError,

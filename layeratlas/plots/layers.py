@@ -1,20 +1,14 @@
-"""Figures of the analysis suite: confusion matrices, metric-versus-depth, CKA heatmaps, learning
-curves, class-mean images and image-thumbnail maps. Every function returns a matplotlib Figure;
-write it with ``layeratlas.plots.save_figure``."""
+"""Figures across layers: metrics versus depth, CKA heatmaps, learning curves of the linear layer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-
-from layeratlas import plots  # noqa: F401  (sets the headless backend before pyplot is imported)
-from layeratlas.training_plots import draw_confusion
-
-import matplotlib.pyplot as plt  # noqa: E402  isort: skip
 
 # Panels of the metric-versus-depth plot: (title, columns, log scale, direction hint).
 DEPTH_PANELS = (
@@ -37,43 +31,6 @@ DEPTH_PANELS = (
     ("NC1 (within-class collapse)", ("nc1",), True, "lower is more collapsed"),
     ("NC2 to NC4", ("nc2_equinorm", "nc2_max_angle", "nc3", "nc4"), False, "lower is more collapsed"),
 )
-
-
-def _image_for_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    return image, ("gray_r" if image.ndim == 2 else None)
-
-
-def confusion_grid(
-    matrices: Mapping[str, np.ndarray],
-    class_names: Sequence[str],
-    title: str,
-    accuracies: Mapping[str, float],
-) -> Figure:
-    """One row-normalised confusion matrix (rows: true class) per classifier, side by side."""
-    k = len(class_names)
-    n = len(matrices)
-    if n == 0:
-        raise ValueError("no confusion matrices to draw")
-    side = max(3.0, 0.3 * k + 1.5)
-    cols = min(n, 3)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(side * cols + 1, (side + 0.5) * rows + 0.3), layout="constrained", squeeze=False
-    )
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    for ax, (name, matrix) in zip(axes.ravel(), matrices.items(), strict=False):
-        try:
-            im = draw_confusion(ax, matrix, class_names, max_annotated=12, fontsize=7)
-        except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
-        ax.set(xlabel="predicted", ylabel="true", title=f"{name}: {accuracies.get(name, float('nan')):.3f}")
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true class")
-    fig.suptitle(title)
-    return fig
 
 
 def metrics_vs_depth(rows: pl.DataFrame, model: str) -> Figure:
@@ -161,46 +118,4 @@ def accuracy_curves(history: pl.DataFrame, title: str) -> Figure:
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
-    return fig
-
-
-def class_mean_images(means: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Grid of class-mean images (K, H, W[, C]), in ``class_names`` order."""
-    k = len(means)
-    cols = min(k, 10)
-    rows = -(-k // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.6), squeeze=False, layout="constrained"
-    )
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, image, name in zip(axes.ravel(), means, class_names, strict=False):
-        image, cmap = _image_for_display(image)
-        ax.imshow(image.astype(np.float64) / 255.0 if image.ndim == 3 else image, cmap=cmap)
-        ax.set_title(str(name), fontsize=8)
-    fig.suptitle(title)
-    return fig
-
-
-def thumbnail_map(
-    coords: np.ndarray, images: np.ndarray, labels: np.ndarray, title: str, *, zoom: float = 1.0
-) -> Figure:
-    """The 2-D map with each point drawn as its image, framed in its class colour."""
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-
-    coords = np.asarray(coords, dtype=np.float64)
-    if len(coords) != len(images) or len(coords) != len(labels):
-        raise ValueError(f"{len(coords)} points, {len(images)} images and {len(labels)} labels")
-    fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")
-    ax.scatter(coords[:, 0], coords[:, 1], s=0)  # sets the limits
-    cmap = plt.get_cmap("tab10")
-    for (x, y), image, label in zip(coords, images, labels, strict=True):
-        image, gray = _image_for_display(image)
-        box = OffsetImage(image, zoom=zoom, cmap=gray)
-        ax.add_artist(
-            AnnotationBbox(
-                box, (x, y), frameon=True, pad=0.05, bboxprops={"edgecolor": cmap(int(label) % 10)}
-            )
-        )
-    ax.set_title(title)
     return fig

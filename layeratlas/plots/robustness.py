@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from layeratlas import plots  # sets the headless backend first
+from layeratlas.plots.embeddings import scatter_classes
 
 
 def accuracy_vs_severity(table: pl.DataFrame, corruption: str, title: str) -> Figure:
@@ -102,7 +102,7 @@ def pca_grid(
                 ax.sharex(axes[i, 0])
                 ax.sharey(axes[i, 0])
             xy, y = np.asarray(coords[(row, column)]), np.asarray(labels[(row, column)])
-            plots.scatter_classes(ax, xy, y, class_names, cmap)
+            scatter_classes(ax, xy, y, class_names, cmap)
             ax.set(title=f"{row} on {column}", xlabel="PC 1", ylabel="PC 2")
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right center", markerscale=3, frameon=False, fontsize="small")

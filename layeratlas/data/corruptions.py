@@ -35,7 +35,7 @@ Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def _ndimage():  # noqa: ANN202 - imported on first use: importing layeratlas.datasets stays light
+def _ndimage():  # noqa: ANN202 - imported on first use: importing layeratlas.data.datasets stays light
     from scipy import ndimage
 
     return ndimage
