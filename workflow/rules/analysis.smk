@@ -19,7 +19,7 @@ rule embed_features:
             caption="../report/embedding.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": "{embedding}"},
+            labels=_labels("{embedding}"),
         ),
     log:
         "logs/embed_features/{dataset}/{model}/{layer}/{embedding}.log",
@@ -50,12 +50,7 @@ rule class_variance:
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={
-                "dataset": "{dataset}",
-                "model": "{model}",
-                "layer": "{layer}",
-                "figure": "intra-class variance table",
-            },
+            labels=_labels("intra-class variance (.tsv)"),
         ),
         inter="results/analysis/{dataset}/{model}/{layer}/inter_class_variance.parquet",
         inter_tsv=report(
@@ -63,12 +58,7 @@ rule class_variance:
             caption="../report/inter_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={
-                "dataset": "{dataset}",
-                "model": "{model}",
-                "layer": "{layer}",
-                "figure": "inter-class variance table",
-            },
+            labels=_labels("inter-class variance (.tsv)"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/class_variance_summary.json",
         heatmap=report(
@@ -76,24 +66,14 @@ rule class_variance:
             caption="../report/class_variance_heatmap.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={
-                "dataset": "{dataset}",
-                "model": "{model}",
-                "layer": "{layer}",
-                "figure": "inter-class variance heatmap",
-            },
+            labels=_labels("inter-class variance heatmap"),
         ),
         intra_bar=report(
             "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.png",
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels={
-                "dataset": "{dataset}",
-                "model": "{model}",
-                "layer": "{layer}",
-                "figure": "intra-class variance",
-            },
+            labels=_labels("intra-class variance"),
         ),
     log:
         "logs/class_variance/{dataset}/{model}/{layer}.log",
@@ -119,7 +99,7 @@ rule layer_probes:
             caption="../report/probes.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("classifiers (table)"),
+            labels=_labels("classifiers (.tsv)"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/probes.json",
         confusion=report(
@@ -158,7 +138,7 @@ rule neural_collapse:
             caption="../report/neural_collapse.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("neural collapse (table)"),
+            labels=_labels("neural collapse (.tsv)"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/neural_collapse.json",
     log:
@@ -187,7 +167,7 @@ rule cluster_quality:
             caption="../report/cluster_quality.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("cluster quality (table)"),
+            labels=_labels("cluster quality (.tsv)"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/cluster_quality.json",
     log:
@@ -217,7 +197,7 @@ rule linear_adam:
             caption="../report/linear_adam.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("linear layer (Adam) curves (table)"),
+            labels=_labels("linear layer (Adam) curves (.tsv)"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/linear_adam.json",
         figure=report(
@@ -280,7 +260,7 @@ rule pixel_baselines:
             "results/analysis/{dataset}/pixels/nearest_class_mean.tsv",
             caption="../report/pixel_baselines.rst",
             category="summary",
-            labels={"dataset": "{dataset}", "figure": "pixel nearest class mean (table)"},
+            labels={"dataset": "{dataset}", "figure": "pixel nearest class mean (.tsv)"},
         ),
         figure=report(
             "results/analysis/{dataset}/pixels/class_means.png",
@@ -308,7 +288,7 @@ rule cka:
             "results/analysis/{dataset}/cka.tsv",
             caption="../report/cka.rst",
             category="summary",
-            labels={"dataset": "{dataset}", "figure": "CKA, every model and layer (table)"},
+            labels={"dataset": "{dataset}", "figure": "CKA, every model and layer (.tsv)"},
         ),
         figure=report(
             "results/analysis/{dataset}/cka.png",
@@ -340,6 +320,7 @@ rule cka_model:
             "results/analysis/{dataset}/{model}/cka.png",
             caption="../report/cka.rst",
             category="{model}",
+            subcategory="across layers",
             labels={"dataset": "{dataset}", "model": "{model}", "figure": "CKA between layers"},
         ),
     log:
@@ -368,7 +349,7 @@ rule summarize_layers:
             "results/summary/layers.tsv",
             caption="../report/summary_layers.rst",
             category="summary",
-            labels={"dataset": "all", "figure": "summary table: every dataset, model and layer"},
+            labels={"dataset": "all", "figure": "summary table (.tsv)"},
         ),
     log:
         "logs/summarize_layers.log",

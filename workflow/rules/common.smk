@@ -128,6 +128,7 @@ def all_targets():
                 targets += layer_targets(dataset, model, layer)
     targets += robustness_targets()  # robustness.smk: results/robustness/ (robustness: block)
     targets += inspection_targets()  # inspect.smk: results/inspection/ (analyses.inspection)
+    targets += report_targets()  # report.smk: results/report/ (front page, atlas, comparisons, tables)
     return targets + analysis_targets()  # analysis.smk: pixel baselines, CKA, results/summary/
 
 
@@ -172,8 +173,18 @@ def analysis_targets():
     return targets
 
 
-def _labels(figure, **extra):
-    return {"dataset": "{dataset}", "model": "{model}", "layer": "{layer}", "figure": figure, **extra}
+# The report lists a layer's items sorted by their label values, label by label: the "section" label (before
+# "figure") puts the core figures first, the network pictures next and the per-image maps last.
+SECTIONS = {
+    "core": "1 maps, variances, classifiers",
+    "network": "2 inside the network",
+    "image": "3 per image",
+}
+
+
+def _labels(figure, section="core", **extra):
+    labels = {"dataset": "{dataset}", "model": "{model}", "layer": "{layer}"}
+    return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
 
 
 # Input functions and targets of robustness.smk (a snakefile holds rules or functions, not both).
@@ -259,5 +270,195 @@ def inspection_targets():
     return targets
 
 
-def _inspection_labels(figure, **extra):
-    return {"model": "{model}", "figure": figure, **extra}
+def _inspection_labels(figure, section="network", **extra):
+    # the key order of _labels (dataset, model, layer, section, figure), so a layer's items sort as one list
+    labels = {"dataset": extra.pop("dataset")} if "dataset" in extra else {}
+    labels["model"] = "{model}"
+    labels |= {"layer": extra.pop("layer")} if "layer" in extra else {}
+    return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
+
+
+def _activation_labels(wildcards):
+    """Labels of one image's activation maps: the sample id zero-padded, so sample 2 sorts before 18."""
+    return {
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "layer": wildcards.layer,
+        "section": SECTIONS["image"],
+        "figure": f"activation maps: sample {int(wildcards.sample):06d}",
+    }
+
+
+# Targets and input functions of report.smk (a snakefile holds rules or functions, not both).
+
+
+def _table_report(table):
+    """Where the HTML page of results/<table>.tsv (or .json) sits in the report, and its title:
+    (category, subcategory, labels, title), from the table's path."""
+    parts = table.split("/")
+    name = parts[-1]
+    words = TABLE_WORDS.get(name, name.replace("_", " "))
+    if table == "summary/layers":
+        return (
+            "summary",
+            None,
+            {"dataset": "all", "figure": "summary table"},
+            "Summary: every dataset, model and layer",
+        )
+    if parts[0] == "analysis" and len(parts) == 5:
+        _, dataset, model, layer, _ = parts
+        labels = {"dataset": dataset, "model": model, "layer": layer, "section": SECTIONS["core"]}
+        return (
+            model,
+            layer,
+            {**labels, "figure": f"{words} (table)"},
+            f"{words}: {model} / {layer} on {dataset}",
+        )
+    if parts[0] == "analysis":  # analysis/<dataset>/cka, analysis/<dataset>/pixels/nearest_class_mean
+        dataset = parts[1]
+        return "summary", None, {"dataset": dataset, "figure": f"{words} (table)"}, f"{words} on {dataset}"
+    if parts[0] == "training" and parts[1] == "sweeps":
+        return (
+            "sweeps",
+            parts[2],
+            {"sweep": parts[2], "table": f"{words} (table)"},
+            f"Sweep {parts[2]}: {words}",
+        )
+    if parts[0] == "training":
+        model = parts[1]
+        return model, "training", {"model": model, "table": f"{words} (table)"}, f"{model}: {words}"
+    if parts[0] == "inspection":
+        model = parts[-2]
+        labels = {"dataset": parts[1]} if len(parts) == 4 else {}
+        labels |= {"model": model, "section": SECTIONS["network"], "figure": f"{words} (table)"}
+        return model, "network", labels, f"{model}: {words}"
+    if parts[0] == "robustness":
+        sub = "feature drift" if name == "drift" else "accuracy under corruption"
+        model = parts[1] if len(parts) == 3 else "all"
+        return (
+            "robustness",
+            sub,
+            {"model": model, "figure": f"{words} (table)"},
+            f"Robustness: {words} ({model})",
+        )
+    return "summary", None, {"figure": f"{words} (table)"}, words
+
+
+TABLE_WORDS = {
+    "layers": "layer shapes",
+    "probes": "classifiers",
+    "cluster_quality": "cluster quality",
+    "neural_collapse": "neural collapse",
+    "intra_class_variance": "intra-class variance",
+    "inter_class_variance": "inter-class variance",
+    "linear_adam": "linear layer (Adam) curves",
+    "cka": "CKA, every model and layer",
+    "nearest_class_mean": "pixel nearest class mean",
+    "metrics": "test metrics",
+    "comparison": "comparison",
+    "dead_units": "dead units",
+    "accuracy": "accuracy under corruption",
+    "corruption_summary": "mean corruption accuracy and relative drop",
+    "drift": "feature drift per layer",
+}
+
+
+def table_source(wildcards):
+    """The file an HTML table page renders: results/<table>.json for training metrics, else .tsv."""
+    json = wildcards.table.startswith("training/") and wildcards.table.endswith("/metrics")
+    return f"results/{wildcards.table}.{'json' if json else 'tsv'}"
+
+
+def report_tables():
+    """The result tables a user is pointed to, as paths under results/ without suffix."""
+    tables = ["summary/layers"] if has_summary() else []
+    per_layer = [("probes", ANALYSES["probes"]["enabled"]), ("cluster_quality", ANALYSES["cluster_quality"])]
+    per_layer += [
+        ("neural_collapse", ANALYSES["neural_collapse"]),
+        ("linear_adam", ANALYSES["linear_adam"]["enabled"]),
+    ]
+    per_layer += [
+        ("intra_class_variance", ANALYSES["variance"]),
+        ("inter_class_variance", ANALYSES["variance"]),
+    ]
+    for dataset in DATASETS:
+        for model in MODELS:
+            for layer in LAYERS[model]:
+                tables += [f"analysis/{dataset}/{model}/{layer}/{t}" for t, on in per_layer if on]
+        tables += [f"analysis/{dataset}/cka"] if ANALYSES["cka"] else []
+        tables += [f"analysis/{dataset}/pixels/nearest_class_mean"] if ANALYSES["pixel_baselines"] else []
+    tables += [f"training/{m}/metrics" for m in MODELS if trained(m)]
+    tables += [f"training/sweeps/{s}/comparison" for s, ms in SWEEPS.items() if all(trained(m) for m in ms)]
+    if INSPECTION["enabled"]:
+        tables += [f"inspection/{m}/layers" for m in MODELS]
+        tables += [f"inspection/{d}/{m}/dead_units" for d in DATASETS for m in MODELS]
+    if ROBUSTNESS:
+        tables += ["robustness/accuracy", "robustness/corruption_summary"]
+        tables += [f"robustness/{m}/drift" for m in ROBUST_LAYERS]
+    return tables
+
+
+def report_pairs():
+    """(dataset, reference, other, layer) of every comparison: model pairs at their shared layers."""
+    return [
+        (dataset, a, b, layer)
+        for dataset in DATASETS
+        for a, b in PAIRS
+        for layer in shared_layers(config, a, b)
+    ]
+
+
+def report_targets():
+    """The front page, atlas, comparisons, dataset overviews and HTML tables (rule all)."""
+    targets = [f"results/report/tables/{t}.html" for t in report_tables()]
+    for dataset in DATASETS:
+        targets += [f"results/report/datasets/{dataset}/{f}" for f in ("class_counts.html", "samples.png")]
+    if has_summary():
+        targets += ["results/report/front_page.html"]
+    if has_summary() and ATLAS_EMBEDDING:
+        targets += [f"results/report/{d}/{f}" for d in DATASETS for f in ("atlas.png", "depth_profile.png")]
+    if ANALYSES["variance"] and ATLAS_EMBEDDING:
+        targets += [
+            f"results/report/{d}/compare/{a}_vs_{b}/{layer}/{f}.png"
+            for d, a, b, layer in report_pairs()
+            for f in ("maps", "intra_class_variance", "inter_class_variance")
+        ]
+    return targets
+
+
+def atlas_maps(wildcards):
+    """The embedding tables the atlas of a dataset draws: {"model/layer": path}."""
+    return {
+        f"{m}/{layer}": f"results/analysis/{wildcards.dataset}/{m}/{layer}/embedding_{ATLAS_EMBEDDING}.parquet"
+        for m in MODELS
+        for layer in LAYERS[m]
+    }
+
+
+def has_summary():
+    """Whether results/summary/layers.parquet is made (some per-layer analysis is on)."""
+    return any(layer_summaries(DATASETS[0], MODELS[0], LAYERS[MODELS[0]][0]))
+
+
+def front_page_figures(wildcards):
+    if not ATLAS_EMBEDDING:
+        return {}
+    return {f"{d}/{f}": f"results/report/{d}/{f}.png" for d in DATASETS for f in ("atlas", "depth_profile")}
+
+
+def front_page_cka(wildcards):
+    return {d: f"results/analysis/{d}/cka.parquet" for d in DATASETS} if ANALYSES["cka"] else {}
+
+
+def compare_inputs(wildcards):
+    base = f"results/analysis/{wildcards.dataset}/{{model}}/{wildcards.layer}"
+    files = {}
+    for key, name in (
+        ("maps", f"embedding_{ATLAS_EMBEDDING}"),
+        ("intra", "intra_class_variance"),
+        ("inter", "inter_class_variance"),
+    ):
+        for k, m in (("a", wildcards.reference), ("b", wildcards.other)):
+            files[f"{key}_{k}"] = base.format(model=m) + f"/{name}.parquet"
+    files["dataset"] = f"results/datasets/{wildcards.dataset}/dataset.json"
+    return files

@@ -23,7 +23,7 @@ rule inspect_network:
             caption="../report/inspection_layers.rst",
             category="{model}",
             subcategory="network",
-            labels=_inspection_labels("layer shapes (table)"),
+            labels=_inspection_labels("layer shapes (.tsv)"),
         ),
     log:
         "logs/inspect_network/{model}.log",
@@ -55,9 +55,7 @@ rule inspect_layer:
             caption="../report/inspection_activations.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_inspection_labels(
-                "activation maps: sample {sample}", dataset="{dataset}", layer="{layer}"
-            ),
+            labels=_activation_labels,
         ),
         table="results/inspection/{dataset}/{model}/{layer}/top_patches.parquet",
         table_tsv=report(
@@ -65,7 +63,7 @@ rule inspect_layer:
             caption="../report/inspection_patches.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_inspection_labels("top patches (table)", dataset="{dataset}", layer="{layer}"),
+            labels=_inspection_labels("top patches (.tsv)", dataset="{dataset}", layer="{layer}"),
         ),
         figure=report(
             "results/inspection/{dataset}/{model}/{layer}/top_patches.png",
@@ -105,7 +103,7 @@ rule dead_units:
             caption="../report/inspection_dead_units.rst",
             category="{model}",
             subcategory="network",
-            labels=_inspection_labels("dead units (table)", dataset="{dataset}"),
+            labels=_inspection_labels("dead units (.tsv)", dataset="{dataset}"),
         ),
         figure=report(
             "results/inspection/{dataset}/{model}/dead_units.png",

@@ -152,7 +152,7 @@ rule plot_feature_drift:
             caption="../report/feature_drift.rst",
             category="robustness",
             subcategory="feature drift",
-            labels={"model": "{model}", "figure": "feature drift per layer (table)"},
+            labels={"model": "{model}", "figure": "feature drift per layer (.tsv)"},
         ),
         figure=report(
             f"{ROBUST_OUT}/{{model}}/drift.png",

@@ -10,7 +10,7 @@ rule train_model:
             caption="../report/training_metrics.rst",
             category="{model}",
             subcategory="training",
-            labels={"model": "{model}", "table": "test metrics"},
+            labels={"model": "{model}", "table": "test metrics (.json)"},
         ),
         predictions="results/training/{model}/test_predictions.parquet",
         snapshots=directory("models/{model}/snapshots"),  # train.snapshots: epoch<k>.pt per listed epoch

@@ -1,0 +1,182 @@
+"""What the report rules run (scripts/ call these): the atlas and depth profile of a dataset, the comparison
+figures of a model pair at one layer, the dataset overview, the HTML tables and the front page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+
+from layeratlas import plots
+from layeratlas.io import Pathish, read_json, write_json, write_table
+from layeratlas.plots import atlas as atlas_plots
+from layeratlas.plots import compare as compare_plots
+from layeratlas.report import front_page, tables
+
+log = logging.getLogger(__name__)
+
+
+def _class_names(dataset_dir: Pathish) -> list[str]:
+    return list(read_json(Path(dataset_dir) / "dataset.json")["class_names"])
+
+
+def atlas(
+    dataset: str,
+    layers: Mapping[str, Sequence[str]],
+    maps: Mapping[str, str],
+    summary: Pathish,
+    dataset_dir: Pathish,
+    method: str,
+    atlas_figure: Pathish,
+    depth_figure: Pathish,
+) -> None:
+    """``maps``: "model/layer" -> embedding parquet of ``method``; ``summary``: the summary .parquet."""
+    rows = pl.read_parquet(summary).filter(pl.col("dataset") == dataset)
+    accuracy = {}
+    if "linear_probe_accuracy" in rows.columns:
+        accuracy = {
+            (m, layer): a
+            for m, layer, a in rows.select("model", "layer", "linear_probe_accuracy").iter_rows()
+        }
+    tables_ = {tuple(key.split("/", 1)): pl.read_parquet(path) for key, path in maps.items()}
+    name = front_page.EMBEDDING_NAMES.get(method, method)
+    n = next(iter(tables_.values())).height if tables_ else 0
+    fig = atlas_plots.atlas_grid(
+        tables_,
+        layers,
+        _class_names(dataset_dir),
+        accuracy,
+        method=name,
+        title=f"{name} of every model and layer on {dataset} (n={n}; corner: linear-probe test accuracy)",
+    )
+    plots.save_figure(fig, atlas_figure, dpi=100)
+    fig = atlas_plots.depth_profile(
+        rows, list(layers), title=f"Depth profile on {dataset}: every model overlaid"
+    )
+    plots.save_figure(fig, depth_figure)
+
+
+def compare_pair(
+    dataset: str,
+    layer: str,
+    names: Sequence[str],
+    maps: Sequence[Pathish],
+    intra: Sequence[Pathish],
+    inter: Sequence[Pathish],
+    dataset_dir: Pathish,
+    method: str,
+    maps_figure: Pathish,
+    intra_figure: Pathish,
+    inter_figure: Pathish,
+) -> None:
+    """The two models ``names`` at ``layer``: maps on shared axes, grouped intra bars, inter heatmaps."""
+    where = f"{layer} on {dataset}"
+    name = front_page.EMBEDDING_NAMES.get(method, method)
+    fig = compare_plots.maps_side_by_side(
+        names,
+        [pl.read_parquet(p) for p in maps],
+        _class_names(dataset_dir),
+        title=f"{name} at {where}, shared axes",
+    )
+    plots.save_figure(fig, maps_figure)
+    fig = compare_plots.intra_grouped_bars(
+        names,
+        [pl.read_parquet(p) for p in intra],
+        title=f"Intra-class variance per class at {where} (dashed: mean; lower: more compact)",
+    )
+    plots.save_figure(fig, intra_figure)
+    fig = compare_plots.inter_heatmaps(
+        names, [pl.read_parquet(p) for p in inter], title=f"Inter-class variance at {where}, one colour scale"
+    )
+    plots.save_figure(fig, inter_figure)
+
+
+def dataset_overview(
+    dataset: str, dataset_dir: Pathish, counts: Pathish, page: Pathish, grid: Pathish, per_class: int = 8
+) -> None:
+    """Class counts per split (a table and its HTML page) and a grid of the first ``per_class`` images of
+    every class (rows: classes)."""
+    from layeratlas.data.datasets import load_dataset
+
+    ds = load_dataset(dataset_dir)
+    index = ds.index()
+    frame = (
+        index.group_by("label", "class_name", "split")
+        .len()
+        .pivot(on="split", index=["label", "class_name"], values="len")
+        .sort("label")
+        .fill_null(0)
+        .rename({"label": "class_id", "class_name": "class_name"})
+    )
+    splits = [s for s in ("train", "val", "test") if s in frame.columns]
+    frame = frame.select("class_id", "class_name", *splits).with_columns(
+        pl.sum_horizontal(splits).alias("total")
+    )
+    write_table(frame, counts)
+    tables.write_table_html(
+        Path(counts).with_suffix(".tsv"),
+        page,
+        f"{dataset}: images per class and split",
+        note=f"{len(ds.labels):,} images",
+    )
+    classes = np.unique(ds.labels)
+    fig, axes = plt.subplots(
+        len(classes),
+        per_class,
+        figsize=(per_class * 0.9, len(classes) * 0.95),
+        squeeze=False,
+        layout="constrained",
+    )
+    for r, c in enumerate(classes):
+        picks = np.flatnonzero(ds.labels == c)[:per_class]
+        for k in range(per_class):
+            ax = axes[r, k]
+            ax.set_axis_off()
+            if k < len(picks):
+                image, cmap = plots.image_for_display(ds.images[picks[k]])
+                ax.imshow(image, cmap=cmap)
+        axes[r, 0].text(
+            -0.15, 0.5, ds.class_names[int(c)], transform=axes[r, 0].transAxes, ha="right", va="center"
+        )
+    fig.suptitle(f"{dataset}: the first {per_class} images of each class")
+    plots.save_figure(fig, grid)
+
+
+def html_table(source: Pathish, page: Pathish, title: str, note: str = "") -> None:
+    tables.write_table_html(source, page, title, note)
+
+
+CATEGORIES = (
+    ("atlas", "the atlas grids, depth profiles and this page's figures at full size"),
+    ("comparisons", "model pairs side by side at each shared layer: maps, intra- and inter-class variance"),
+    (
+        "summary",
+        "the summary table (readable and as .tsv), CKA across every model and layer, pixel baselines",
+    ),
+    ("datasets", "images per class and split, and example images of every class"),
+)
+
+
+def write_front_page(
+    config: Mapping[str, Any],
+    summary: Pathish,
+    cka: Mapping[str, Pathish],
+    figures: Mapping[str, Mapping[str, Pathish]],
+    page: Pathish,
+    findings_json: Pathish,
+    explorers: Mapping[str, str] | None = None,
+) -> None:
+    """The front page (HTML fragment embedded in the report's landing text) and its findings as JSON."""
+    frame = pl.read_parquet(summary)
+    found = front_page.findings(frame, config, {d: pl.read_parquet(p) for d, p in cka.items()})
+    write_json(found, findings_json)
+    categories = [*CATEGORIES, *((m, f"everything of model {m}, layer by layer") for m in config["models"])]
+    text = front_page.render_front_page(config, found, figures, categories, explorers or {})
+    front_page.write_front_page(text, page)
+    for dataset, s in front_page.finding_sentences(found).items():
+        log.info("%s: %s", dataset, " ".join([*s["models"], s["best"]]))

@@ -1,0 +1,174 @@
+# The report's own pages (results/report/): the front page written from the summary table, the atlas grid
+# and depth profile per dataset, model pairs side by side, dataset overviews and every result table as HTML.
+from layeratlas.report.front_page import model_pairs, shared_layers
+
+REPORT = config["report"]
+# The atlas draws report.atlas_embedding, or the first computed embedding when that one is not computed.
+ATLAS_EMBEDDING = (
+    REPORT["atlas_embedding"]
+    if REPORT["atlas_embedding"] in EMBEDDINGS
+    else (EMBEDDINGS[0] if EMBEDDINGS else None)
+)
+PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
+
+
+rule report_atlas:
+    input:
+        maps=lambda wildcards: list(atlas_maps(wildcards).values()),
+        summary="results/summary/layers.parquet",
+        dataset="results/datasets/{dataset}/dataset.json",
+    output:
+        atlas=report(
+            "results/report/{dataset}/atlas.png",
+            caption="../report/atlas.rst",
+            category="atlas",
+            labels={"dataset": "{dataset}", "figure": "1 atlas: every model and layer"},
+        ),
+        depth=report(
+            "results/report/{dataset}/depth_profile.png",
+            caption="../report/depth_profile.rst",
+            category="atlas",
+            labels={"dataset": "{dataset}", "figure": "2 depth profile: every model overlaid"},
+        ),
+    log:
+        "logs/report_atlas/{dataset}.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        maps=atlas_maps,
+        layers=LAYERS,
+        method=ATLAS_EMBEDDING,
+    script:
+        "../../scripts/report_atlas.py"
+
+
+rule report_compare:
+    input:
+        unpack(compare_inputs),
+    output:
+        maps=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/maps.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "1 maps on shared axes"},
+        ),
+        intra=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/intra_class_variance.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={
+                "dataset": "{dataset}",
+                "layer": "{layer}",
+                "figure": "2 intra-class variance per class",
+            },
+        ),
+        inter=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/inter_class_variance.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "3 inter-class variance"},
+        ),
+    log:
+        "logs/report_compare/{dataset}/{reference}_vs_{other}/{layer}.log",
+    wildcard_constraints:
+        reference=_one_of(MODELS),
+        other=_one_of(MODELS),
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        method=ATLAS_EMBEDDING,
+    script:
+        "../../scripts/report_compare.py"
+
+
+rule dataset_overview:
+    input:
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        counts="results/report/datasets/{dataset}/class_counts.parquet",
+        counts_tsv="results/report/datasets/{dataset}/class_counts.tsv",
+        page=report(
+            "results/report/datasets/{dataset}/class_counts.html",
+            caption="../report/dataset_overview.rst",
+            category="datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "images per class and split (table)"},
+        ),
+        grid=report(
+            "results/report/datasets/{dataset}/samples.png",
+            caption="../report/dataset_overview.rst",
+            category="datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "example images of every class"},
+        ),
+    log:
+        "logs/dataset_overview/{dataset}.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/dataset_overview.py"
+
+
+rule html_table:
+    input:
+        table_source,
+    output:
+        report(
+            "results/report/tables/{table}.html",
+            caption="../report/html_table.rst",
+            category=lambda wildcards: _table_report(wildcards.table)[0],
+            subcategory=lambda wildcards: _table_report(wildcards.table)[1],
+            labels=lambda wildcards: _table_report(wildcards.table)[2],
+        ),
+    log:
+        "logs/html_table/{table}.log",
+    wildcard_constraints:
+        table="[A-Za-z0-9_./-]+",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title=lambda wildcards: _table_report(wildcards.table)[3],
+    script:
+        "../../scripts/html_table.py"
+
+
+rule front_page:
+    input:
+        summary="results/summary/layers.parquet",
+        figures=lambda wildcards: list(front_page_figures(wildcards).values()),
+        cka=lambda wildcards: list(front_page_cka(wildcards).values()),
+    output:
+        page=report(
+            "results/report/front_page.html",
+            caption="../report/front_page.rst",
+            category="atlas",
+            labels={"dataset": "all", "figure": "0 front page"},
+        ),
+        findings="results/report/findings.json",
+    log:
+        "logs/front_page.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        figures=front_page_figures,
+        cka=front_page_cka,
+    script:
+        "../../scripts/front_page.py"
