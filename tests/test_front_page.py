@@ -1,4 +1,4 @@
-"""The front page's findings come from the summary table; the atlas and comparison figures share one legend."""
+"""The front page's findings come from the summary table; the atlas and comparison figures share a legend."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ CONFIG = {
     "datasets": {"digits": {"source": "sklearn_digits", "split": {"train": 0.6, "val": 0.15, "test": 0.25}}},
     "models": {
         "cnn": {"architecture": "small_cnn", "weights": "none", "layers": {"pool1": "none", "relu5": "none"}},
-        "base": {"architecture": "efficientnet_lite0", "weights": "imagenet", "layers": {"b4": "avg", "gp": "none"}},
+        "base": {
+            "architecture": "efficientnet_lite0",
+            "weights": "imagenet",
+            "layers": {"b4": "avg", "gp": "none"},
+        },
         "tuned": {
             "architecture": "efficientnet_lite0",
             "weights": "imagenet",
@@ -155,7 +159,13 @@ def test_comparison_maps_share_axes_and_heatmaps_one_scale():
     assert len(fig.legends) == 1
     inter = [
         pl.DataFrame(
-            {"class_a_id": [0], "class_a": ["x"], "class_b_id": [1], "class_b": ["y"], "inter_class_variance": [v]}
+            {
+                "class_a_id": [0],
+                "class_a": ["x"],
+                "class_b_id": [1],
+                "class_b": ["y"],
+                "inter_class_variance": [v],
+            }
         )
         for v in (2.0, 8.0)
     ]

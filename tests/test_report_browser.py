@@ -1,5 +1,6 @@
-"""The report of the tiny run, opened in a real browser (headless Chromium through Selenium): the workflow
-description, the summary category and a figure must render. The screenshot is kept in tests/artifacts/."""
+"""The report of the tiny run, opened in a real browser (headless Chromium through Selenium): it lands on the
+front page (findings, atlas grid, depth profile), the summary category and a figure render, and a table opens
+as HTML with numbers in it. The screenshots are kept in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -49,13 +50,25 @@ def _wait_for(condition, timeout: float = 90.0):  # noqa: ANN001, ANN202
     raise AssertionError("the report did not render in time")
 
 
-def test_report_renders_description_summary_and_a_figure(browser, tiny_run):
+def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run):
     from selenium.webdriver.common.by import By
 
     snakemake(tiny_run, "--configfile", str(TINY_CONFIG), "--report", "report.html")
     browser.get((tiny_run / "report.html").as_uri())
     body = _wait_for(lambda: browser.find_element(By.TAG_NAME, "body").text)
-    assert "extracted features from chosen layers" in body  # workflow.rst, the report's front page
+    # The first screen is the generated front page: the study, findings with numbers, atlas, depth profile.
+    assert "The study" in body and "Findings on digits" in body, body[:2000]
+    assert "best at" in body and "Best overall on digits" in body and "%" in body
+    assert "What changed: efficientnet_lite0 → efficientnet_lite0_finetuned" in body  # the tiny config's pair
+
+    def wide_image(selector):  # noqa: ANN001, ANN202
+        images = browser.find_elements(By.CSS_SELECTOR, selector)
+        return [i for i in images if browser.execute_script("return arguments[0].naturalWidth", i) > 300]
+
+    assert _wait_for(lambda: wide_image("#layeratlas-front .la-atlas img"))
+    assert _wait_for(lambda: wide_image("#layeratlas-front .la-depth img"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "report-front-page.png"))
 
     _wait_for(lambda: browser.find_elements(By.XPATH, "//*[normalize-space(text())='summary']"))[0].click()
     eyes = _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a[iconname=eye]"))
@@ -66,5 +79,19 @@ def test_report_renders_description_summary_and_a_figure(browser, tiny_run):
         return [i for i in images if browser.execute_script("return arguments[0].naturalWidth", i) > 100]
 
     assert _wait_for(rendered_png)
-    ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report-summary.png"))
+
+    # The summary table as HTML: its row in the summary category, its eye button, the page in the frame.
+    row = "//tr[td[normalize-space(text())='summary table (table)']]"
+    _wait_for(lambda: browser.find_elements(By.XPATH, row + "//a[@iconname='eye']"))[0].click()
+    frame = _wait_for(lambda: browser.find_elements(By.TAG_NAME, "iframe"))[0]
+    browser.switch_to.frame(frame)
+    try:
+        headings = _wait_for(lambda: [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th")])
+        assert "linear probe accuracy (%)" in headings, headings
+        cell = browser.find_elements(By.CSS_SELECTOR, "td[headers='linear_probe_accuracy']")[0].text
+        value = float(cell)  # a percentage with one decimal, as the page formats it
+        assert 0.0 <= value <= 100.0 and cell == f"{value:.1f}"
+    finally:
+        browser.switch_to.default_content()
+    assert browser.save_screenshot(str(ARTIFACTS / "report-summary-table.png"))

@@ -365,7 +365,8 @@ TABLE_WORDS = {
 
 def table_source(wildcards):
     """The file an HTML table page renders: results/<table>.json for training metrics, else .tsv."""
-    json = wildcards.table.startswith("training/") and wildcards.table.endswith("/metrics")
+    parts = wildcards.table.split("/")
+    json = parts[0] == "training" and parts[-1] == "metrics"
     return f"results/{wildcards.table}.{'json' if json else 'tsv'}"
 
 
@@ -451,7 +452,6 @@ def front_page_cka(wildcards):
 
 
 def compare_inputs(wildcards):
-    base = f"results/analysis/{wildcards.dataset}/{{model}}/{wildcards.layer}"
     files = {}
     for key, name in (
         ("maps", f"embedding_{ATLAS_EMBEDDING}"),
@@ -459,6 +459,8 @@ def compare_inputs(wildcards):
         ("inter", "inter_class_variance"),
     ):
         for k, m in (("a", wildcards.reference), ("b", wildcards.other)):
-            files[f"{key}_{k}"] = base.format(model=m) + f"/{name}.parquet"
+            files[f"{key}_{k}"] = "/".join(
+                ["results", "analysis", wildcards.dataset, m, wildcards.layer, f"{name}.parquet"]
+            )
     files["dataset"] = f"results/datasets/{wildcards.dataset}/dataset.json"
     return files

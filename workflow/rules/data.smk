@@ -27,8 +27,13 @@ rule prepare_dataset:
         images="results/datasets/{dataset}/images.npy",
         index="results/datasets/{dataset}/index.parquet",
         metadata="results/datasets/{dataset}/dataset.json",
-        # unreadable images left out (on_unreadable: skip); the report's datasets category shows the counts
-        skipped="results/datasets/{dataset}/skipped_files.tsv",
+        skipped=report(  # unreadable images left out (on_unreadable: skip)
+            "results/datasets/{dataset}/skipped_files.tsv",
+            caption="../report/skipped_files.rst",
+            category="datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "skipped image files (.tsv)"},
+        ),
         skipped_parquet="results/datasets/{dataset}/skipped_files.parquet",
     log:
         "logs/prepare_dataset/{dataset}.log",

@@ -95,7 +95,13 @@ rule dataset_overview:
         dataset=lambda wildcards: dataset_files(wildcards.dataset),
     output:
         counts="results/report/datasets/{dataset}/class_counts.parquet",
-        counts_tsv="results/report/datasets/{dataset}/class_counts.tsv",
+        counts_tsv=report(
+            "results/report/datasets/{dataset}/class_counts.tsv",
+            caption="../report/dataset_overview.rst",
+            category="datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "images per class and split (.tsv)"},
+        ),
         page=report(
             "results/report/datasets/{dataset}/class_counts.html",
             caption="../report/dataset_overview.rst",
