@@ -55,7 +55,8 @@ def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run)
 
     snakemake(tiny_run, "--configfile", str(TINY_CONFIG), "--report", "report.html")
     browser.get((tiny_run / "report.html").as_uri())
-    body = _wait_for(lambda: browser.find_element(By.TAG_NAME, "body").text)
+    _wait_for(lambda: browser.find_elements(By.ID, "layeratlas-front"))
+    body = browser.find_element(By.TAG_NAME, "body").text
     # The first screen is the generated front page: the study, findings with numbers, atlas, depth profile.
     assert "The study" in body and "Findings on digits" in body, body[:2000]
     assert "best at" in body and "Best overall on digits" in body and "%" in body
@@ -82,7 +83,7 @@ def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run)
     assert browser.save_screenshot(str(ARTIFACTS / "report-summary.png"))
 
     # The summary table as HTML: its row in the summary category, its eye button, the page in the frame.
-    row = "//tr[td[normalize-space(text())='summary table (table)']]"
+    row = "//tr[td[normalize-space(text())='all layers, summary (table)']]"
     _wait_for(lambda: browser.find_elements(By.XPATH, row + "//a[@iconname='eye']"))[0].click()
     frame = _wait_for(lambda: browser.find_elements(By.TAG_NAME, "iframe"))[0]
     browser.switch_to.frame(frame)

@@ -37,6 +37,10 @@ def trained_from(spec: Mapping[str, Any]) -> str | None:
     return "scratch" if weights == "none" else weights
 
 
+def _epochs(n: Any) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
 def model_origin(name: str, config: Mapping[str, Any]) -> str:
     """How model ``name`` was obtained, in words (trained from scratch, pretrained, fine-tuned from ...)."""
     spec = config["models"][name]
@@ -49,12 +53,12 @@ def model_origin(name: str, config: Mapping[str, Any]) -> str:
     data = ", ".join(data) if isinstance(data, list) else data
     epochs = train.get("epochs")
     if weights == "none":
-        return f"{arch} trained from scratch on {data} ({epochs} epochs)"
+        return f"{arch} trained from scratch on {data} ({_epochs(epochs)})"
     base = next((a for a, b in model_pairs(config) if b == name), None)
     what = f"fine-tuned from {source} weights" + (f" (those of {base})" if base else "")
     parts = [p for p in (train.get("trainable") or []) if p]
     trainable = f", training {', '.join(parts)}" + (" and a new head" if train.get("new_head") else "")
-    return f"{arch} {what} on {data} ({epochs} epochs{trainable if parts else ''})"
+    return f"{arch} {what} on {data} ({_epochs(epochs)}{trainable if parts else ''})"
 
 
 def model_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -105,10 +109,12 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
         for name in config["models"]
     ]
     analyses = config.get("analyses", {})
+    split = analyses.get("split", "test")
+    where = "all images" if split == "all" else f"the {split} split"
     return (
         f"Dataset{'s' if len(datasets) > 1 else ''} {'; '.join(datasets)}. "
         f"{len(models)} model{'s' if len(models) > 1 else ''}: {'. '.join(models)}. "
-        f"Every layer is analysed on the {analyses.get('split', 'test')} split "
+        f"Every layer is analysed on {where} "
         f"({', '.join(EMBEDDING_NAMES.get(e, e) for e in analyses.get('embeddings', []))} maps, class "
         f"variances, classifiers, cluster quality, neural collapse); seed {config.get('seed', 0)}."
     )
@@ -343,7 +349,10 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
 
 
 STYLE = """<style>
-/* the landing text column of Snakemake's report is narrow (max-w-lg): widen it for the atlas */
+/* Snakemake's report centres its content pane vertically, which cuts off the top of a page taller than the
+   window, and keeps the landing text narrow (max-w-lg): start at the top, widen the text for the atlas.
+   The style lives only while this page is shown. */
+div.grow.flex.items-center.justify-center.h-screen { align-items: flex-start; justify-content: flex-start; }
 div.prose.max-w-lg { max-width: 80rem; }
 #layeratlas-front h2 { margin-top: 0.5em; }
 #layeratlas-front table.la-pair { font-size: 0.85em; border-collapse: collapse; }

@@ -129,7 +129,8 @@ def table_html(
     shown = frame.with_columns(
         [(pl.col(c) * 100).alias(c) for c in frame.columns if is_percent(c) and frame[c].dtype.is_float()]
     )
-    table = GT(shown).tab_header(title=title, subtitle=note or None)
+    # a wide table centres its title out of view: keep it at the left edge
+    table = GT(shown).tab_header(title=title, subtitle=note or None).opt_align_table_header(align="left")
     table = table.cols_label(**{c: column_words(c) for c in shown.columns})
     floats = [c for c in shown.columns if shown[c].dtype.is_float()]
     percents = [c for c in floats if is_percent(c)]

@@ -349,7 +349,7 @@ rule summarize_layers:
             "results/summary/layers.tsv",
             caption="../report/summary_layers.rst",
             category="summary",
-            labels={"dataset": "all", "figure": "summary table (.tsv)"},
+            labels={"dataset": "all", "figure": "all layers, summary (.tsv)"},
         ),
     log:
         "logs/summarize_layers.log",

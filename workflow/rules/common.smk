@@ -302,7 +302,7 @@ def _table_report(table):
         return (
             "summary",
             None,
-            {"dataset": "all", "figure": "summary table"},
+            {"dataset": "all", "figure": "all layers, summary (table)"},
             "Summary: every dataset, model and layer",
         )
     if parts[0] == "analysis" and len(parts) == 5:
