@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import ScalarFormatter
 
 from layeratlas.plots.embeddings import scatter_classes
 
@@ -148,6 +149,8 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
             ax.set_ylabel("%")
         if log:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())  # 2, not 2 x 10^0
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.grid(alpha=0.3)
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)

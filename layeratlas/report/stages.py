@@ -87,7 +87,7 @@ def compare_pair(
     fig = compare_plots.intra_grouped_bars(
         names,
         [pl.read_parquet(p) for p in intra],
-        title=f"Intra-class variance per class at {where} (dashed: mean; lower: more compact)",
+        title=f"Intra-class variance per class at {where}\n(dashed: each model's mean; lower: more compact)",
     )
     plots.save_figure(fig, intra_figure)
     fig = compare_plots.inter_heatmaps(

@@ -19,7 +19,7 @@ rule embed_features:
             caption="../report/embedding.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("{embedding}"),
+            labels=_labels("{embedding}", "maps"),
         ),
     log:
         "logs/embed_features/{dataset}/{model}/{layer}/{embedding}.log",
@@ -50,7 +50,7 @@ rule class_variance:
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("intra-class variance (.tsv)"),
+            labels=_labels("intra-class variance (.tsv)", "variance"),
         ),
         inter="results/analysis/{dataset}/{model}/{layer}/inter_class_variance.parquet",
         inter_tsv=report(
@@ -58,7 +58,7 @@ rule class_variance:
             caption="../report/inter_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("inter-class variance (.tsv)"),
+            labels=_labels("inter-class variance (.tsv)", "variance"),
         ),
         summary="results/analysis/{dataset}/{model}/{layer}/class_variance_summary.json",
         heatmap=report(
@@ -66,14 +66,14 @@ rule class_variance:
             caption="../report/class_variance_heatmap.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("inter-class variance heatmap"),
+            labels=_labels("inter-class variance heatmap", "variance"),
         ),
         intra_bar=report(
             "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.png",
             caption="../report/intra_class_variance.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("intra-class variance"),
+            labels=_labels("intra-class variance", "variance"),
         ),
     log:
         "logs/class_variance/{dataset}/{model}/{layer}.log",
@@ -234,7 +234,7 @@ rule thumbnail_map:
             caption="../report/thumbnails.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("{embedding} with images"),
+            labels=_labels("{embedding} with images", "maps"),
         ),
     log:
         "logs/thumbnail_map/{dataset}/{model}/{layer}/{embedding}.log",

@@ -176,13 +176,15 @@ def analysis_targets():
 # The report lists a layer's items sorted by their label values, label by label: the "section" label (before
 # "figure") puts the core figures first, the network pictures next and the per-image maps last.
 SECTIONS = {
-    "core": "1 maps, variances, classifiers",
-    "network": "2 inside the network",
-    "image": "3 per image",
+    "maps": "1 maps",
+    "variance": "2 class variances",
+    "classifiers": "3 classifiers, clusters, collapse",
+    "network": "4 inside the network",
+    "image": "5 per image",
 }
 
 
-def _labels(figure, section="core", **extra):
+def _labels(figure, section="classifiers", **extra):
     labels = {"dataset": "{dataset}", "model": "{model}", "layer": "{layer}"}
     return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
 
@@ -307,7 +309,8 @@ def _table_report(table):
         )
     if parts[0] == "analysis" and len(parts) == 5:
         _, dataset, model, layer, _ = parts
-        labels = {"dataset": dataset, "model": model, "layer": layer, "section": SECTIONS["core"]}
+        section = SECTIONS["variance" if "variance" in name else "classifiers"]
+        labels = {"dataset": dataset, "model": model, "layer": layer, "section": section}
         return (
             model,
             layer,
