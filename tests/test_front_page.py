@@ -108,6 +108,26 @@ def test_findings_give_the_fine_tuning_change_per_shared_layer():
     assert "inter/intra ratio 1.5 → 6 (×4.00)" in text and "CKA between the two 0.61" in text
 
 
+def test_a_layer_fine_tuning_left_alone_reads_as_unchanged():
+    summary = _summary().with_columns(
+        pl.when((pl.col("model") == "tuned") & (pl.col("layer") == "b4"))
+        .then(pl.lit(0.70))
+        .otherwise(pl.col("linear_probe_accuracy"))
+        .alias("linear_probe_accuracy"),
+        pl.when((pl.col("model") == "tuned") & (pl.col("layer") == "b4"))
+        .then(pl.lit(1.0))
+        .otherwise(pl.col("inter_to_intra_ratio"))
+        .alias("inter_to_intra_ratio"),
+    )
+    cka = _cka().with_columns(
+        pl.when(pl.col("layer_a") == "b4").then(1.0).otherwise(pl.col("cka")).alias("cka")
+    )
+    (pair,) = front_page.findings(summary, CONFIG, {"digits": cka})["datasets"]["digits"]["pairs"]
+    b4, gp = front_page.pair_sentences(pair)
+    assert b4.startswith("At b4, tuned has the features of base (CKA 1.000") and "did not change" in b4
+    assert "did not change" not in gp and "+9.0 points" in gp
+
+
 def test_single_model_page_has_no_pair_section(tmp_path):
     config = copy.deepcopy(CONFIG)
     config["models"] = {"cnn": config["models"]["cnn"]}

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from layeratlas.plots.embeddings import scatter_classes
 
@@ -149,8 +149,10 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
             ax.set_ylabel("%")
         if log:
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(ScalarFormatter())  # 2, not 2 x 10^0
-            ax.yaxis.set_minor_formatter(ScalarFormatter())
+            # ticks at 1, 2, 5 per decade written as plain numbers (2, not 2 x 10^0)
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)

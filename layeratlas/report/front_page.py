@@ -263,11 +263,27 @@ def model_sentence(entry: Mapping[str, Any], dataset: str) -> str:
     return ("; ".join(parts) + ".") if parts else f"{model}: no separability metric was computed."
 
 
+def _unchanged(change: Mapping[str, Any]) -> bool:
+    """The two models' features at this layer are the same (a frozen layer): CKA 1 and equal metrics."""
+    same = all(
+        v[0] is not None and v[1] is not None and math.isclose(v[0], v[1], rel_tol=1e-6, abs_tol=1e-9)
+        for v in (change["probe"], change["ratio"])
+    )
+    return same and change["cka"] is not None and change["cka"] > 0.9995
+
+
 def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
     """One sentence per shared layer: what changed from the reference model to the other one."""
     a, b = pair["reference"], pair["other"]
     out = []
     for c in pair["layers"]:
+        if _unchanged(c):
+            out.append(
+                f"At {c['layer']}, {b} has the features of {a} (CKA {c['cka']:.3f}; linear probe "
+                f"{_pct(c['probe'][0])}, inter/intra ratio {_num(c['ratio'][0])} in both): training did not "
+                "change this layer (it lies below the trained modules)."
+            )
+            continue
         bits = [f"linear probe {_change(*c['probe'], percent=True)}"]
         bits.append(f"inter/intra ratio {_change(*c['ratio'])}")
         if c["nc1"][0] is not None or c["nc1"][1] is not None:
