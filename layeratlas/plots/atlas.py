@@ -117,9 +117,12 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
         raise ValueError(
             f"the summary has none of the depth-profile metrics {[p[0] for p in PROFILE_PANELS]}"
         )
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.4 * len(panels), 4.0), squeeze=False, layout="constrained"
+    cols = 2 if len(panels) == 4 else len(panels)  # 2 x 2 stays readable at the width of the front page
+    rows = -(-len(panels) // cols)
+    fig, grid = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 3.9 * rows + 0.5), squeeze=False, layout="constrained"
     )
+    axes = grid.reshape(1, -1)
     colours = plt.get_cmap("Dark2")
     markers = "osD^vP*X"
     ticks: dict[int, list[str]] = {}

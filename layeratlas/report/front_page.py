@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
 
 PROBE = "linear_probe_accuracy"  # the layer's linear separability (held-out test accuracy)
@@ -100,14 +101,22 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
     """The study in one paragraph (plain text): datasets, models and how each was obtained, split, seed."""
     datasets = []
     for name, spec in config["datasets"].items():
-        split = spec.get("split") or {}
+        split = dict(spec.get("split") or {})
+        own_test = spec["source"] in OWN_TEST_SPLIT  # its test images are the source's own test split
+        if own_test:
+            split.pop("test", None)
         fractions = "/".join(f"{k} {v:g}" for k, v in split.items())
+        fractions += " of the train images, test = its own test images" if own_test and fractions else ""
         cap = f", at most {spec['max_per_class']} images per class" if spec.get("max_per_class") else ""
         datasets.append(f"{name} ({spec['source']}{cap}; split {fractions})" if fractions else name)
-    models = [
-        f"{name}: {model_origin(name, config)}; layers {', '.join(config['models'][name]['layers'])}"
-        for name in config["models"]
-    ]
+    models = []
+    for name, spec in config["models"].items():
+        origin = model_origin(name, config)
+        if (
+            spec["architecture"] == name
+        ):  # "small_cnn: trained from scratch", not "small_cnn: small_cnn trained"
+            origin = origin.removeprefix(f"{name} ").removeprefix("with ")
+        models.append(f"{name}: {origin}; layers {', '.join(spec['layers'])}")
     analyses = config.get("analyses", {})
     split = analyses.get("split", "test")
     where = "all images" if split == "all" else f"the {split} split"
