@@ -124,9 +124,22 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
         f"Dataset{'s' if len(datasets) > 1 else ''} {'; '.join(datasets)}. "
         f"{len(models)} model{'s' if len(models) > 1 else ''}: {'. '.join(models)}. "
         f"Every layer is analysed on {where} "
-        f"({', '.join(EMBEDDING_NAMES.get(e, e) for e in analyses.get('embeddings', []))} maps, class "
-        f"variances, classifiers, cluster quality, neural collapse); seed {config.get('seed', 0)}."
+        f"({', '.join(_analyses(analyses))}); seed {config.get('seed', 0)}."
     )
+
+
+def _analyses(analyses: Mapping[str, Any]) -> list[str]:
+    """What each layer got, in words, from the analyses block (switches that are off are left out)."""
+    on = lambda key: bool((analyses.get(key) or {}).get("enabled") if key == "probes" else analyses.get(key))  # noqa: E731
+    names = [EMBEDDING_NAMES.get(e, e) for e in analyses.get("embeddings", [])]
+    out = [f"{', '.join(names)} maps"] if names else []
+    out += [w for key, w in (("variance", "class variances"), ("probes", "classifiers")) if on(key)]
+    out += [
+        w
+        for key, w in (("cluster_quality", "cluster quality"), ("neural_collapse", "neural collapse"))
+        if on(key)
+    ]
+    return out or ["no per-layer analysis"]
 
 
 # --- the findings ------------------------------------------------------------------------------------
