@@ -97,7 +97,13 @@ def compare_pair(
 
 
 def dataset_overview(
-    dataset: str, dataset_dir: Pathish, counts: Pathish, page: Pathish, grid: Pathish, per_class: int = 8
+    dataset: str,
+    dataset_dir: Pathish,
+    counts: Pathish,
+    page: Pathish,
+    grid: Pathish,
+    per_class: int = 8,
+    max_classes: int = 30,
 ) -> None:
     """Class counts per split (a table and its HTML page) and a grid of the first ``per_class`` images of
     every class (rows: classes)."""
@@ -124,7 +130,7 @@ def dataset_overview(
         f"{dataset}: images per class and split",
         note=f"{len(ds.labels):,} images",
     )
-    classes = np.unique(ds.labels)
+    classes = np.unique(ds.labels)[:max_classes]  # a grid of 100 classes would be metres tall
     fig, axes = plt.subplots(
         len(classes),
         per_class,
@@ -143,7 +149,8 @@ def dataset_overview(
         axes[r, 0].text(
             -0.15, 0.5, ds.class_names[int(c)], transform=axes[r, 0].transAxes, ha="right", va="center"
         )
-    fig.suptitle(f"{dataset}: the first {per_class} images of each class")
+    shown = "each class" if len(classes) == len(ds.class_names) else f"the first {len(classes)} classes"
+    fig.suptitle(f"{dataset}: the first {per_class} images of {shown}")
     plots.save_figure(fig, grid)
 
 
