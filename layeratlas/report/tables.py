@@ -143,7 +143,7 @@ def table_html(
     if percents:
         table = table.fmt_number(columns=percents, decimals=1)
     if others:
-        table = table.fmt_number(columns=others, n_sigfig=4)
+        table = table.fmt_number(columns=others, n_sigfig=4, drop_trailing_zeros=True)
     if ints:
         table = table.fmt_integer(columns=ints)
     table = table.sub_missing(missing_text="–")
