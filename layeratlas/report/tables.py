@@ -118,6 +118,12 @@ def load_table(path: str | os.PathLike) -> pl.DataFrame:
     raise ValueError(f"{path}: cannot read a table from {path.suffix!r} (.tsv, .csv, .parquet or .json)")
 
 
+def _significant(value: float | None) -> str:
+    if value is None or value != value:  # noqa: PLR0124 (NaN)
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
 def table_html(
     frame: pl.DataFrame, title: str, *, note: str = "", download: str | os.PathLike | None = None
 ) -> str:
@@ -143,7 +149,8 @@ def table_html(
     if percents:
         table = table.fmt_number(columns=percents, decimals=1)
     if others:
-        table = table.fmt_number(columns=others, n_sigfig=4, drop_trailing_zeros=True)
+        # 4 significant digits without trailing zeros (0.001, 200, 1.257); thousands separated
+        table = table.fmt(_significant, columns=others)
     if ints:
         table = table.fmt_integer(columns=ints)
     table = table.sub_missing(missing_text="–")
