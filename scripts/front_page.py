@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from layeratlas.logs import log_to_file
 from layeratlas.report import stages
 
@@ -8,8 +6,6 @@ figures = {}
 for key, path in snakemake.params.figures.items():  # "<dataset>/atlas" -> results/report/<dataset>/atlas.png
     dataset, kind = key.split("/")
     figures.setdefault(dataset, {})["atlas" if kind == "atlas" else "depth"] = path
-# The interactive explorers (results/explorer/<dataset>.html) are named when they are there.
-explorers = {d: f"results/explorer/{d}.html" for d in snakemake.config["datasets"]}
 stages.write_front_page(
     snakemake.config,
     snakemake.input.summary,
@@ -17,5 +13,5 @@ stages.write_front_page(
     figures,
     snakemake.output.page,
     snakemake.output.findings,
-    {d: p for d, p in explorers.items() if Path(p).exists()},
+    snakemake.params.explorers,  # results/explorer/<dataset>.html, when the explorer is built
 )

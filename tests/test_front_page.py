@@ -204,3 +204,12 @@ def test_html_table_formats_percent_and_words(tmp_path):
     text = page.read_text()
     assert "test accuracy (%)" in text and "91.2" in text and "1,234" in text
     assert 'download="probes.tsv"' in text and "<script" not in text
+
+
+def test_front_page_links_the_explorer_when_there_is_one():
+    found = front_page.findings(_summary(), CONFIG)
+    assert "explorer" not in front_page.render_front_page(CONFIG, found, {})
+    page = front_page.render_front_page(
+        CONFIG, found, {}, explorers={"digits": "results/explorer/digits.html"}
+    )
+    assert "app.showCategory('explorer')" in page and "results/explorer/digits.html" in page

@@ -444,9 +444,9 @@ def render_front_page(
             )
         if dataset in explorers:
             parts.append(
-                "<p>Interactive, linked maps with image tooltips: "
-                f"<code>{html.escape(explorers[dataset])}</code> "
-                "(open it from disk, or from the <em>atlas</em> category).</p>"
+                "<p>Interactive, linked maps of every model and layer with the images on hover: the "
+                f"{_category_link('explorer', 'explorer')} category, or "
+                f"<code>{html.escape(explorers[dataset])}</code> opened from disk.</p>"
             )
     if categories:
         parts.append("<h2>Where to look next</h2><ul>")

@@ -183,6 +183,8 @@ def write_front_page(
     found = front_page.findings(frame, config, {d: pl.read_parquet(p) for d, p in cka.items()})
     write_json(found, findings_json)
     categories = [*CATEGORIES, *((m, f"everything of model {m}, layer by layer") for m in config["models"])]
+    if explorers:
+        categories.insert(1, ("explorer", "every model's and layer's map, linked, with the images on hover"))
     text = front_page.render_front_page(config, found, figures, categories, explorers or {})
     front_page.write_front_page(text, page)
     for dataset, s in front_page.finding_sentences(found).items():

@@ -450,6 +450,13 @@ def front_page_figures(wildcards):
     return {f"{d}/{f}": f"results/report/{d}/{f}.png" for d in DATASETS for f in ("atlas", "depth_profile")}
 
 
+def front_page_explorers(wildcards):
+    """{dataset: results/explorer/<dataset>.html} when explorer.smk builds the interactive explorer."""
+    if not globals().get("EXPLORER_EMBEDDING"):
+        return {}
+    return {d: f"results/explorer/{d}.html" for d in DATASETS}
+
+
 def front_page_cka(wildcards):
     return {d: f"results/analysis/{d}/cka.parquet" for d in DATASETS} if ANALYSES["cka"] else {}
 

@@ -158,6 +158,7 @@ rule front_page:
         summary="results/summary/layers.parquet",
         figures=lambda wildcards: list(front_page_figures(wildcards).values()),
         cka=lambda wildcards: list(front_page_cka(wildcards).values()),
+        explorers=lambda wildcards: list(front_page_explorers(wildcards).values()),
     output:
         page=report(
             "results/report/front_page.html",
@@ -176,5 +177,6 @@ rule front_page:
     params:
         figures=front_page_figures,
         cka=front_page_cka,
+        explorers=front_page_explorers,
     script:
         "../../scripts/front_page.py"
