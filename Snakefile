@@ -22,6 +22,7 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/inspect.smk"
+include: "workflow/rules/explorer.smk"
 
 
 rule all:

@@ -301,9 +301,16 @@ def explorer_document(
     # (click_policy hide) and the click event passes that on to the class's renderer in every map. (Bokeh
     # 3.9 loses the swatches on the next repaint when an item lists renderers of other plots, or when the
     # swatch renderer has a property callback: hence the event.)
-    key_plot = figure(width=170, height=60 + 22 * math.ceil(len(classes) / max(1, math.ceil(len(classes) / 25))),
-                      toolbar_location=None, outline_line_color=None, min_border=0, x_range=(0, 1),
-                      y_range=(0, 1))  # fmt: skip
+    n_legend_cols = max(1, math.ceil(len(classes) / 25))
+    key_plot = figure(
+        width=170 * n_legend_cols,
+        height=60 + 22 * math.ceil(len(classes) / n_legend_cols),
+        toolbar_location=None,
+        outline_line_color=None,
+        min_border=0,
+        x_range=(0, 1),
+        y_range=(0, 1),
+    )
     key_plot.axis.visible = key_plot.grid.visible = False
     items = []
     for c in classes:
@@ -315,7 +322,7 @@ def explorer_document(
         title="class (click to hide)",
         location="top_left",
         border_line_color=None,
-        ncols=max(1, math.ceil(len(items) / 25)),
+        ncols=n_legend_cols,
     )
     legend.js_on_event(
         "legend_item_click",
