@@ -444,13 +444,19 @@ def _plural(n: int, word: str) -> str:
 
 
 def _header_html(title: str, cap: str, n_maps: int) -> str:
+    how = (
+        ("Select", "drag a box (or lasso) in any map: the same images light up in every map and are listed "
+         "on the right"),
+        ("Hover", "a point for its image; a ring marks it in every map"),
+        ("Legend", "click a class to hide it"),
+        ("Zoom", "switch the wheel tool on; &#x27F3; resets the view"),
+    )  # fmt: skip
+    tips = " &middot; ".join(f"<b>{verb}</b> {text}" for verb, text in how)
     return (
-        f"<h2 style='margin:4px 0'>{html.escape(title)}</h2>"
-        f"<div style='color:#444;font-size:13px;max-width:1100px'>{_plural(n_maps, 'map')} of the same "
-        f"{html.escape(cap)}: one row per model, its layers in network order. Drag a box or lasso in any "
-        "map to select images: they are highlighted in every map and shown on the right. Hover a point to "
-        "see its image (and where it lies in every other map); click a class in the legend to hide it. "
-        "The wheel zooms once the wheel tool is on; the reset tool (&#x27F3;) restores the view.</div>"
+        f"<h2 style='margin:4px 0 2px 0'>{html.escape(title)}</h2>"
+        f"<div style='color:#333;font-size:14px'>{_plural(n_maps, 'map')} of the same {html.escape(cap)}: "
+        "a row per model, its layers left to right in network order.</div>"
+        f"<div style='color:#555;font-size:13px;margin-top:3px;max-width:1100px'>{tips}</div>"
     )
 
 
