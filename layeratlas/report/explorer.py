@@ -29,6 +29,7 @@ PREFERENCE = ("tsne", "umap", "pca")
 # larger by the browser with nearest-neighbour scaling: 8x8 digits cost ~100 bytes each, not ~1 kB.
 THUMB_MAX_PX = 32
 TOOLTIP_PX = 96
+LOSSLESS_MAX_BYTES = 1024
 # At most this many images of a selection are drawn in the side panel (the count covers all of them).
 GALLERY_MAX = 240
 
@@ -74,7 +75,8 @@ def read_embedding_tables(paths: Sequence[Pathish]) -> dict[tuple[str, str], dic
 
 
 def thumbnail_uri(image: np.ndarray, max_px: int = THUMB_MAX_PX) -> str:
-    """A uint8 (H, W, C) image as a PNG data URI, shrunk to at most ``max_px`` on its longer side.
+    """A uint8 (H, W, C) image as a data URI, shrunk to at most ``max_px`` on its longer side: PNG, or
+    WebP when the PNG would exceed LOSSLESS_MAX_BYTES and the WebP is smaller.
 
     Gray images are inverted (dark ink on white), as every figure of layeratlas draws them (gray_r).
     """
@@ -88,7 +90,19 @@ def thumbnail_uri(image: np.ndarray, max_px: int = THUMB_MAX_PX) -> str:
         picture.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    encoded, mime = buffer.getvalue(), "png"
+    if len(encoded) > LOSSLESS_MAX_BYTES:
+        # Photos (CIFAR-10: ~1.9 kB as PNG) are ~6x smaller as lossy WebP, which every current browser shows;
+        # small gray images (digits, MNIST) stay lossless.
+        buffer = io.BytesIO()
+        try:
+            picture.save(buffer, format="WEBP", quality=85)
+        except (OSError, KeyError):  # a Pillow built without WebP
+            pass
+        else:
+            if len(buffer.getvalue()) < len(encoded):
+                encoded, mime = buffer.getvalue(), "webp"
+    return f"data:image/{mime};base64," + base64.b64encode(encoded).decode("ascii")
 
 
 def subsample(n: int, max_points: int, seed: int) -> np.ndarray:
