@@ -239,7 +239,8 @@ def explorer_document(
 
     models: list[str] = list(dict.fromkeys(model for model, _ in coords))
     n_cols = max(sum(1 for m, _ in coords if m == model) for model in models)
-    side = 260 if n_cols <= 3 else 210
+    # Map size: the whole grid on one laptop screen (about 1,100 x 720 px for the maps) where possible.
+    side = int(np.clip(min(720 / len(models) - 34, 1100 / n_cols - 24), 180, 280))
     grid: list[list] = []
     renderers_of_class: dict[str, list] = {c: [] for c in classes}
     plots = []
@@ -269,9 +270,8 @@ def explorer_document(
             if col == 0:
                 p.yaxis.axis_label = model
                 p.yaxis.axis_label_text_font_style = "bold"
-                p.yaxis.axis_label_text_font_size = "14px"
+                p.yaxis.axis_label_text_font_size = "13px"
             p.grid.grid_line_alpha = 0.25
-            hover_renderers = []
             for c in classes:
                 r = p.scatter(
                     f"x{i}",
@@ -288,17 +288,21 @@ def explorer_document(
                     name=f"map{i}_class{c}",
                 )
                 renderers_of_class[c].append(r)
-                hover_renderers.append(r)
-            # The hovered image is ringed in every map. (Bokeh's own hover glyph would not do: each of the
-            # plot's class renderers overwrites the shared source's inspected indices with its own hits.)
+            # Hover reads one transparent renderer of all the map's points, so that a dense spot shows ONE
+            # tooltip (limit=1), not one per class renderer. The hovered image is ringed in every map (Bokeh's
+            # own hover glyph would not do: each renderer overwrites the shared source's inspected indices).
+            hover_renderer = p.scatter(
+                f"x{i}", f"y{i}", source=source, size=6, alpha=0, selection_alpha=0, nonselection_alpha=0
+            )
             p.scatter(
                 f"x{i}", f"y{i}", source=ring, size=17, fill_color=None, line_color="black", line_width=2.5
             )
             p.add_tools(
                 HoverTool(
-                    renderers=hover_renderers,
+                    renderers=[hover_renderer],
                     tooltips=hover_html,
                     point_policy="snap_to_data",
+                    limit=1,
                     callback=CustomJS(args={"source": source, "ring": ring, "maps": maps_js}, code=_RING_JS),
                 )
             )
@@ -414,7 +418,9 @@ for (const i of idx) count.set(cls[i], count.get(cls[i]) + 1);
 const parts = [...count].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}: ${n}`);
 let out = `<div style='font-size:13px'><b>${idx.length} selected</b> (by class: ${parts.join(", ")})</div>`;
 out += "<div style='display:flex;flex-wrap:wrap;gap:2px;margin-top:6px'>";
-for (const i of idx.slice(0, limit)) {
+// rarest classes first: the few images that sit among another class's cluster are what one looks for
+const order = [...idx].sort((a, b) => count.get(cls[a]) - count.get(cls[b]) || cls[a].localeCompare(cls[b]));
+for (const i of order.slice(0, limit)) {
   out += `<img src='${thumbs[i]}' title='sample ${ids[i]}, class ${cls[i]}' style='width:32px;height:32px;` +
          `object-fit:contain;image-rendering:pixelated;border:1px solid #ddd'>`;
 }
