@@ -52,8 +52,11 @@ def _tables(seed: int = 0, n: int = N) -> tuple[dict, pl.DataFrame, np.ndarray]:
 
 
 def _page(html: str) -> list[dict]:
-    """Every model object of the page's Bokeh document (its inline JSON), flattened."""
-    (payload,) = re.findall(r'<script type="application/json" id="[^"]+">\s*(.*?)</script>', html, re.S)
+    """Every model object of the page's Bokeh document (its inline JSON, gzipped), flattened."""
+    (packed,) = re.findall(
+        r'<script type="text/x-gzip-base64" data-kind="json" id="[^"]+">(.*?)</script>', html
+    )
+    payload = gzip.decompress(base64.b64decode(packed))
     found: list[dict] = []
 
     def walk(node):  # noqa: ANN001, ANN202
@@ -94,9 +97,14 @@ def _points(html: str) -> tuple[dict, dict[str, np.ndarray], list[dict]]:
 def test_page_is_self_contained_and_every_map_reads_one_source_aligned_by_sample_id():
     maps, index, images = _tables()
     html = explorer.explorer_html("toy", maps, index, images, CLASSES, embedding="tsne")
-    # self-contained: no script, stylesheet or image is fetched from anywhere
+    # self-contained: no script, stylesheet or image is fetched from anywhere; Bokeh's JS is inline (packed)
     assert not re.search(r"<script[^>]*\bsrc=", html) and not re.search(r"<link[^>]*\bhref=", html)
-    assert "cdn.bokeh.org" not in html and "Bokeh.embed.embed_items" in html
+    scripts = [
+        gzip.decompress(base64.b64decode(body)).decode()
+        for body in re.findall(r'<script type="text/x-gzip-base64" data-kind="js">(.*?)</script>', html)
+    ]
+    assert any("BEGIN bokeh.min.js" in js for js in scripts) and "Bokeh.embed.embed_items" in scripts[-1]
+    assert not any("cdn.bokeh.org" in js for js in scripts)
     assert "<title>toy: t-SNE explorer, train, val, test splits, 40 images</title>" in html
 
     source, data, renderers = _points(html)
@@ -123,6 +131,18 @@ def test_page_is_self_contained_and_every_map_reads_one_source_aligned_by_sample
     assert data["class_name"][row] == index["class_name"][position]
 
 
+def test_packing_keeps_the_page_and_fits_a_report_data_url():
+    maps, index, images = _tables()
+    plain = explorer.explorer_html("toy", maps, index, images, CLASSES, embedding="tsne", pack=False)
+    packed = explorer.pack_scripts(plain)
+    originals = re.findall(r"<script[^>]*>(.*?)</script>", plain, re.S)
+    bodies = re.findall(r'<script type="text/x-gzip-base64"[^>]*>(.*?)</script>', packed)
+    assert [gzip.decompress(base64.b64decode(b)).decode() for b in bodies] == originals
+    # the only script the browser runs as is: the loader that unzips and runs the others in order
+    assert re.findall(r"<script>", packed) == ["<script>"] and "DecompressionStream" in packed
+    assert len(plain) > explorer.DATA_URL_LIMIT * 3 / 4 > len(packed) * 4 / 3 + 22
+
+
 def test_cap_subsamples_deterministically_and_says_so():
     maps, index, images = _tables()
 
@@ -138,10 +158,12 @@ def test_cap_subsamples_deterministically_and_says_so():
     )
     assert len(ids(page)) == 12 and set(ids(page)) <= set(index["sample_id"])
     assert ids(page) == ids(again) and ids(page) != ids(other)
-    assert "a seeded sample of 12 of the 40 images (analyses.explorer.max_points: 12, seed 3)" in page
+    header = next(o for o in _page(page) if o["name"] == "Div")["attributes"]["text"]
+    assert "a seeded sample of 12 of the 40 images (analyses.explorer.max_points: 12, seed 3)" in header
     assert "(sample of 40)</title>" in page
     full = explorer.explorer_html("toy", maps, index, images, CLASSES, embedding="pca", max_points=40)
-    assert "seeded sample" not in full and len(ids(full)) == 40
+    header = next(o for o in _page(full) if o["name"] == "Div")["attributes"]["text"]
+    assert "seeded sample" not in header and "of the same 40 images" in header and len(ids(full)) == 40
 
 
 def test_maps_of_other_images_are_refused():
