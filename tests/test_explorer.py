@@ -250,15 +250,26 @@ return {source: source.id, ids: ids, maps: maps};
 """
 
 
+# Elements matching a selector in the page and in every shadow root below it (Bokeh 3 renders in those).
+_DEEP_JS = """
+const deep = (root, selector) => {
+  const found = [...root.querySelectorAll(selector)];
+  for (const el of root.querySelectorAll("*")) {
+    if (el.shadowRoot) found.push(...deep(el.shadowRoot, selector));
+  }
+  return found;
+};
+"""
+
+
 @pytest.mark.slow
 def test_tiny_run_explorer_links_the_maps_in_a_browser(browser, tiny_run, tiny_config):  # noqa: F811
-    from selenium.webdriver.common.by import By
-
     page = tiny_run / "results" / "explorer" / "digits.html"
     assert page.exists(), "the tiny config must build the explorer (analyses.explorer is on by default)"
     browser.get(page.as_uri())
     _wait_for(lambda: browser.execute_script("return window.Bokeh && Bokeh.documents.length > 0"))
-    _wait_for(lambda: browser.find_elements(By.TAG_NAME, "canvas"))
+    # the maps' canvases, inside Bokeh's shadow DOM: one per map and one for the legend
+    _wait_for(lambda: browser.execute_script(_DEEP_JS + "return deep(document, 'canvas').length") > 5)
     state = browser.execute_script(_READ_MAPS_JS)
     n_maps = sum(len(spec["layers"]) for spec in tiny_config["models"].values())
     assert len(state["maps"]) == n_maps
@@ -273,6 +284,7 @@ def test_tiny_run_explorer_links_the_maps_in_a_browser(browser, tiny_run, tiny_c
     browser.execute_script(
         "Bokeh.documents[0].get_model_by_name('explorer_points').selected.indices = [0, 1, 2, 3, 4, 5];"
     )
-    _wait_for(lambda: "6 selected" in browser.find_element(By.TAG_NAME, "body").text)
+    panel = "return deep(document, 'div').map((e) => e.textContent).join(' ')"
+    _wait_for(lambda: "6 selected" in browser.execute_script(_DEEP_JS + panel))
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "explorer.png"))

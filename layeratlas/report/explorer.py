@@ -362,7 +362,7 @@ def explorer_document(
     titles = {e: f"{dataset}: {NAMES[e]} explorer, {split_words}, {len(keep):,} images" for e in embeddings}
     header = Div(
         text=_header_html(titles[embedding], cap, len(coords)),
-        width=side * n_cols + 180,
+        width=max(900, side * n_cols + 300),
     )
     selected = Div(text=_EMPTY_SELECTION, width=260, styles={"overflow-y": "auto", "max-height": "520px"})
     clear = Button(label="Clear selection", width=140)
