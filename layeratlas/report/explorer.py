@@ -151,7 +151,7 @@ def _palette(n_classes: int) -> list[str]:
 
 
 def _split_words(splits: Sequence[str]) -> str:
-    """ "test split" or "train, val, test splits" (in that order) for the page title."""
+    """The splits for the page title: 'test split', or 'train, val, test splits' in that order."""
     order = {"train": 0, "val": 1, "test": 2}
     present = sorted(set(splits), key=lambda s: (order.get(s, 3), s))
     return f"{present[0]} split" if len(present) == 1 else f"{', '.join(present)} splits"
@@ -416,17 +416,19 @@ _EMPTY_SELECTION = (
 _SELECTION_JS = """
 const idx = source.selected.indices;
 if (idx.length == 0) { panel.text = empty; return; }
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);  // class names are data
 const cls = source.data["class_name"], thumbs = source.data["thumb"], ids = source.data["sample_id"];
 const count = new Map(classes.map((c) => [c, 0]));
 for (const i of idx) count.set(cls[i], count.get(cls[i]) + 1);
-const parts = [...count].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}: ${n}`);
+const parts = [...count].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
+  .map(([c, n]) => `${esc(c)}: ${n}`);
 let out = `<div style='font-size:13px'><b>${idx.length} selected</b> (by class: ${parts.join(", ")})</div>`;
 out += "<div style='display:flex;flex-wrap:wrap;gap:2px;margin-top:6px'>";
 // rarest classes first: the few images that sit among another class's cluster are what one looks for
 const order = [...idx].sort((a, b) => count.get(cls[a]) - count.get(cls[b]) || cls[a].localeCompare(cls[b]));
 for (const i of order.slice(0, limit)) {
-  out += `<img src='${thumbs[i]}' title='sample ${ids[i]}, class ${cls[i]}' style='width:32px;height:32px;` +
-         `object-fit:contain;image-rendering:pixelated;border:1px solid #ddd'>`;
+  out += `<img src='${thumbs[i]}' title='sample ${ids[i]}, class ${esc(cls[i])}' ` +
+         "style='width:32px;height:32px;object-fit:contain;image-rendering:pixelated;border:1px solid #ddd'>";
 }
 if (idx.length > limit) out += `<div style='font-size:12px'>... and ${idx.length - limit} more</div>`;
 panel.text = out + "</div>";
