@@ -23,6 +23,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/inspect.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/explorer.smk"
 
 
 rule all:

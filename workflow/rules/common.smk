@@ -129,7 +129,17 @@ def all_targets():
     targets += robustness_targets()  # robustness.smk: results/robustness/ (robustness: block)
     targets += inspection_targets()  # inspect.smk: results/inspection/ (analyses.inspection)
     targets += report_targets()  # report.smk: results/report/ (front page, atlas, comparisons, tables)
+    targets += [f"results/explorer/{d}.html" for d in DATASETS] if EXPLORER_EMBEDDING else []  # explorer.smk
     return targets + analysis_targets()  # analysis.smk: pixel baselines, CKA, results/summary/
+
+
+def explorer_inputs(wildcards):
+    """The explorer's embedding tables (every model, layer and computed embedding) and the dataset files."""
+    base = f"results/analysis/{wildcards.dataset}"
+    tables = [
+        f"{base}/{m}/{layer}/embedding_{e}.parquet" for m in MODELS for layer in LAYERS[m] for e in EMBEDDINGS
+    ]
+    return {"embeddings": tables, "dataset": dataset_files(wildcards.dataset)}
 
 
 # Input functions and targets of analysis.smk (a snakefile holds rules or functions, not both).

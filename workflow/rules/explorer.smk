@@ -1,0 +1,36 @@
+# The interactive embedding explorer (analyses.explorer): per dataset one self-contained HTML page with the
+# 2-D map of every (model, layer) of the run, all linked (a selection in one map highlights the same images
+# in every map), the image on hover. It is drawn from the computed embeddings, so it needs some.
+from layeratlas.report.explorer import explorer_embedding
+
+try:
+    EXPLORER_EMBEDDING = explorer_embedding(config["analyses"])  # None: no explorer
+except ValueError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
+
+
+rule embedding_explorer:
+    input:
+        unpack(explorer_inputs),
+    output:
+        report(
+            "results/explorer/{dataset}.html",
+            caption="../report/explorer.rst",
+            category="explorer",
+            labels={"dataset": "{dataset}", "figure": "embedding explorer"},
+        ),
+    log:
+        "logs/embedding_explorer/{dataset}.log",
+    benchmark:
+        "results/benchmarks/embedding_explorer/{dataset}.tsv"
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        embedding=EXPLORER_EMBEDDING,
+        max_points=config["analyses"]["explorer"]["max_points"],
+        seed=config["seed"],
+    script:
+        "../../scripts/embedding_explorer.py"
