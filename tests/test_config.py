@@ -27,13 +27,17 @@ def test_default_config_is_valid_and_gets_defaults(raw):
     [
         (
             lambda c: c["models"]["small_cnn"].update(architecture="resnet9000"),
-            "models.small_cnn.architecture: 'resnet9000' is not allowed; choose one of 'small_cnn'",
+            "models.small_cnn.architecture: 'resnet9000' is not allowed (did you mean 'resnet50'?); "
+            "choose one of 'small_cnn'",
         ),
         (
             lambda c: c["models"]["small_cnn"]["layers"].update(relu5="median"),
             "models.small_cnn.layers.relu5: 'median' is not allowed; choose one of 'none', 'avg', 'max'",
         ),
-        (lambda c: c.update(modles={}), "<top level>: unknown key(s) 'modles'; allowed keys: analyses,"),
+        (
+            lambda c: c.update(modles={}),
+            "<top level>: unknown key(s) 'modles' (did you mean 'models'?); allowed keys: analyses,",
+        ),
         (
             lambda c: c["models"]["small_cnn"]["train"].update(epochs=0),
             "models.small_cnn.train.epochs: 0 is less",
