@@ -206,16 +206,23 @@ def check_config(
         models = {
             name: spec
             for name, spec in models.items()
-            if isinstance(spec, dict)
-            and not any(p.startswith((f"models.{name}.", f"models.{name}:")) for p in problems)
+            if isinstance(spec, dict) and not any(p.startswith(f"models.{name}.weights") for p in problems)
         }
         if not problems:  # the models are built as the config says: only from a valid one
             messages += _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))
         messages += _guarded("models.*.weights", lambda: weights_file_errors(models, root))
         messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
-        if not problems:
-            resources = Path(root) / "resources"
-            messages += _guarded("datasets", lambda: _dataset_file_errors(datasets, resources, online))
+        if problems:  # image folders that the schema found nothing wrong with (not downloads)
+            datasets = {
+                name: spec
+                for name, spec in datasets.items()
+                if isinstance(spec, dict)
+                and spec.get("source") == "image_folder"
+                and isinstance(spec.get("path"), str)
+                and not any(p.startswith(f"datasets.{name}") for p in problems)
+            }
+        resources = Path(root) / "resources"
+        messages += _guarded("datasets", lambda: _dataset_file_errors(datasets, resources, online))
     if messages:
         raise ConfigError(list(dict.fromkeys(messages)))
     return checked

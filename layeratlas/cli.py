@@ -39,6 +39,15 @@ def _layers(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if options:  # the keys and values models.<name>.options may hold for this architecture
+        from layeratlas.config import config_problems
+
+        trial = {"architecture": name, "layers": {"x": "none"}, "options": options}
+        digits = {"d": {"source": "sklearn_digits"}}
+        problems = config_problems({"datasets": digits, "models": {"m": trial}})[1]
+        if problems := [p.replace("models.m.options", "--option", 1) for p in problems if "options" in p]:
+            print(f"layeratlas layers {name}: {'; '.join(problems)}", file=sys.stderr)
+            return 2
     try:
         size = args.input_size or get_architecture(name).input_size
         spec = {"architecture": name, "input_size": size, "options": options}

@@ -417,7 +417,9 @@ def config_problems(
     checked = copy.deepcopy(dict(config))
     found = _Validator(load_schema(schema_path)).iter_errors(checked)
     errors = sorted(found, key=lambda e: tuple(map(str, e.absolute_path)))
-    messages = list(number_errors(checked)) + [_describe(e) for e in errors]
+    numbers = list(number_errors(checked))
+    bad_numbers = {m.split(": ", 1)[0] for m in numbers}  # one message per key: not also a type error
+    messages = numbers + [_describe(e) for e in errors if key_path(e.absolute_path) not in bad_numbers]
     if not messages:  # dataset checks, then lists of corruptions become one dataset per pair
         messages = dataset_errors(checked["datasets"])
     if not messages:

@@ -14,9 +14,7 @@ try:
     # The one checker `layeratlas validate` runs too: every problem at once, one line each. The checks
     # against models and files run before any job, once (not again in every cluster job). In place:
     # rules and scripts (snakemake.config) see the validated config with defaults filled in.
-    config.update(
-        check_config(config, deep=workflow.is_main_process, files=workflow.configfiles)
-    )
+    config.update(check_config(config, deep=workflow.is_main_process, files=workflow.configfiles))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
