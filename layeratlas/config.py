@@ -53,7 +53,13 @@ def _schema_text(path: str) -> str:
 
 
 def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
-    return yaml.safe_load(_schema_text(str(path)))
+    """The schema, parsed once per process (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_parsed_schema(str(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_schema(path: str) -> dict[str, Any]:
+    return yaml.load(_schema_text(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def key_path(parts: Any) -> str:
