@@ -39,7 +39,9 @@ def _layers(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if options:  # the keys and values models.<name>.options may hold for this architecture
+    if options and name in ARCHITECTURES and ARCHITECTURES[name].configure is not None:
+        # the keys and values models.<name>.options may hold for this architecture (the others take
+        # none: model_architecture says so below)
         from layeratlas.config import config_problems
 
         trial = {"architecture": name, "layers": {"x": "none"}, "options": options}

@@ -195,7 +195,7 @@ def allowed_text(schema: Mapping[str, Any]) -> str:
             words.append(_bounds(schema, "an integer" if kind == "integer" else "a number"))
         elif kind == "array":
             items = schema.get("items")
-            words.append(f"a list of {allowed_text(items)}" if items else "a list")
+            words.append(f"a list, each item {allowed_text(items)}" if items else "a list")
         elif kind == "string":
             described = "pattern" in schema and "description" in schema
             words.append(schema["description"] if described else "a string")
