@@ -181,6 +181,7 @@ def check_config(
     deep: bool = True,
     online: bool | None = None,
     files: Sequence[str | os.PathLike] = (),
+    availability: bool = True,
 ) -> dict:
     """The validated config (defaults filled, sweeps, snapshots and corruption lists expanded), or
     ConfigError listing every problem, one line each naming the key path, the value and what is allowed.
@@ -189,6 +190,8 @@ def check_config(
     (which a plain YAML loader keeps silently). ``deep``: also the checks against models and files
     (relative paths from ``root``; resources under ``root/resources``); ``online=None`` probes the
     network only when something would have to be downloaded (never with LAYERATLAS_OFFLINE=1).
+    ``availability=False`` leaves out whether dataset files and ImageNet weights can be had here (for a
+    config written for another machine); local weights files are still checked.
     """
     from layeratlas.config import ConfigError, config_problems, read_yaml
 
@@ -211,7 +214,8 @@ def check_config(
         if not problems:  # the models are built as the config says: only from a valid one
             messages += _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))
         messages += _guarded("models.*.weights", lambda: weights_file_errors(models, root))
-        messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
+        if availability:
+            messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
         if problems:  # image folders that the schema found nothing wrong with (not downloads)
             datasets = {
                 name: spec
@@ -220,6 +224,10 @@ def check_config(
                 and spec.get("source") == "image_folder"
                 and isinstance(spec.get("path"), str)
                 and not any(p.startswith(f"datasets.{name}") for p in problems)
+            }
+        if not availability:  # image folders are the config's own files: always checked
+            datasets = {
+                n: s for n, s in datasets.items() if isinstance(s, dict) and s.get("source") == "image_folder"
             }
         resources = Path(root) / "resources"
         messages += _guarded("datasets", lambda: _dataset_file_errors(datasets, resources, online))

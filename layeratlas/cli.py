@@ -96,7 +96,9 @@ def _validate(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 1
     try:
-        config = check_config(raw if raw is not None else {}, files=[args.config])
+        config = check_config(
+            raw if raw is not None else {}, files=[args.config], availability=not args.elsewhere
+        )
     except ConfigError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return 1
@@ -143,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         "(what the workflow checks before any job; relative paths from the current folder)",
     )
     p.add_argument("config")
+    p.add_argument(
+        "--elsewhere",
+        action="store_true",
+        help="a config for another machine: leave out whether the datasets' downloaded files and ImageNet "
+        "weights are in place or downloadable here (everything else is checked)",
+    )
     p.set_defaults(func=_validate)
     args = parser.parse_args(argv)
     try:

@@ -167,3 +167,18 @@ def test_a_config_that_cannot_be_built_names_the_model(tmp_path, capsys):
     path.write_text(yaml.safe_dump(copy.deepcopy(config)))
     code, _, err = run(capsys, "validate", str(path))
     assert code == 1 and "models.s.options: scattering: input size 28 is smaller than 2^J = 64" in err, err
+
+
+def test_dataset_files_are_checked_unless_the_config_is_for_elsewhere(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAYERATLAS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # an empty resources/
+    config = {
+        "datasets": {"m": {"source": "mnist", "max_per_class": 10}},
+        "models": {"c": {"architecture": "small_cnn", "layers": {"relu5": "none"}}},
+    }
+    path = tmp_path / "mnist.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 1 and "dataset files are not in place" in err and "train-images-idx3-ubyte.gz" in err
+    code, out, _ = run(capsys, "validate", "--elsewhere", str(path))
+    assert code == 0 and "valid (1 dataset(s), 1 model(s))" in out
