@@ -209,7 +209,10 @@ def check_config(
         models = {
             name: spec
             for name, spec in models.items()
-            if isinstance(spec, dict) and not any(p.startswith(f"models.{name}.weights") for p in problems)
+            if isinstance(spec, dict)
+            and not any(
+                p.startswith((f"models.{name}.weights", f"models.{name}.architecture")) for p in problems
+            )
         }
         if not problems:  # the models are built as the config says: only from a valid one
             messages += _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))

@@ -113,7 +113,7 @@ def _names_key(lines: list[str], path: tuple) -> bool:
     about its parent's and names the key (an unknown key is reported at the mapping that holds it)."""
     full, parent = key_path(path), key_path(path[:-1])
     return any(
-        line.startswith(f"{full}:")
+        line.startswith((f"{full}:", f"{full}."))  # the key, or an item inside it
         or f": {full}:" in line
         or (line.startswith(f"{parent}:") and repr(path[-1]) in line)
         for line in lines
