@@ -28,7 +28,7 @@ from tests.snakemake_runs import snakemake
 
 RAW = [yaml.safe_load(p.read_text()) for p in (TINY_CONFIG, DEFAULT_CONFIG)]
 NAME_MAPS = {("datasets",), ("models",)}  # mappings whose keys are the user's own names
-COUNTS = {"tried": 0, "refused": 0, "accepted": 0}
+COUNTS: dict[str, Any] = {"tried": 0, "refused": 0, "accepted": 0, "by_kind": {}}
 
 
 def _paths(node: Any, path: tuple = ()) -> list[tuple]:
@@ -133,6 +133,8 @@ def test_both_doors_agree_on_every_mutant(tmp_path_factory, capsys, mutant):
     file = folder / "config.yaml"
     file.write_text(text)
     COUNTS["tried"] += 1
+    tally = COUNTS["by_kind"].setdefault(kind, {"tried": 0, "refused": 0})
+    tally["tried"] += 1
     # the Snakefile's door: snakemake has loaded the YAML; common.smk passes it and the file
     try:
         raw = yaml.safe_load(text)
@@ -149,9 +151,21 @@ def test_both_doors_agree_on_every_mutant(tmp_path_factory, capsys, mutant):
         assert code == 0 and "valid" in out, err
         return
     COUNTS["refused"] += 1
+    tally["refused"] += 1
     assert code == 1 and out == ""
     assert all(line in err for line in snakefile_lines), (snakefile_lines, err)
     assert _names_key(snakefile_lines, path), (kind, key_path(path), snakefile_lines)
+
+
+def test_both_doors_call_the_one_checker():
+    """Agreement is structural: common.smk and `layeratlas validate` both call check_config."""
+    import inspect
+
+    from layeratlas import cli
+    from tests.conftest import ROOT
+
+    assert "check_config(" in (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "check_config(" in inspect.getsource(cli._validate)
 
 
 def test_nonfinite_and_repeated_keys_are_always_refused(tmp_path):
