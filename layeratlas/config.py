@@ -124,9 +124,16 @@ MAX_INT = 2**63 - 1  # beyond this no library takes an integer (C long)
 
 
 def number_errors(node: Any, path: tuple = ()) -> Iterator[str]:
-    """One message per NaN, infinity or integer too large for any library, anywhere in ``node``."""
+    """One message per NaN, infinity or integer too large for any library, anywhere in ``node``, and
+    per key that is not text (``1:`` or ``true:`` in YAML: every key of a config is a name)."""
     if isinstance(node, dict):
         for key, value in node.items():
+            if not isinstance(key, str):
+                yield (
+                    f"{key_path((*path, key))}: the key {key!r} is not allowed; keys are names (text): "
+                    f"write it in quotes, '{key}'"
+                )
+                continue
             yield from number_errors(value, (*path, key))
     elif isinstance(node, list):
         for i, value in enumerate(node):
@@ -403,8 +410,18 @@ def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[
     except ValueError as error:
         return [str(error)]
     models_schema = load_schema(schema_path)["properties"]["models"]
-    found = _Validator(models_schema).iter_errors(checked["models"])
-    return ["models." + _describe(e) for e in found] + list(number_errors(checked["models"], ("models",)))
+    messages = []
+    for error in _Validator(models_schema).iter_errors(checked["models"]):
+        text = "models." + _describe(error)
+        member = checked["models"].get(error.absolute_path[0]) if error.absolute_path else None
+        group = member.get("sweep_group") if isinstance(member, dict) else None
+        if group:  # say which sweep made the model (its name is not in the user's file)
+            text = (
+                f"models.{group['name']}.sweep: {group['parameter']}: {group['value']!r} makes model "
+                f"{error.absolute_path[0]!r} invalid: {text}"
+            )
+        messages.append(text)
+    return messages + list(number_errors(checked["models"], ("models",)))
 
 
 def config_problems(
