@@ -1,11 +1,15 @@
-"""Checks of a validated config against the models themselves (what a schema cannot know): every
-chosen layer exists in its model. Run before any job, so a typo in a layer name fails in seconds,
-not after hours of training."""
+"""The one config checker behind both doors (``layeratlas validate`` and the Snakefile's
+workflow/rules/common.smk): ``check_config`` runs the schema, the rules between keys, and the checks
+against the models and files themselves (layers and recipe modules, reductions against layer shapes,
+weights files and ImageNet downloads, dataset files and image folders), and reports every problem at
+once, one line each naming the key. Run before any job, so a typo fails in seconds, not after hours."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -20,9 +24,14 @@ def layer_errors(config: Mapping[str, Any]) -> list[str]:
     known: dict[tuple, list[str]] = {}
     errors = []
     for model, spec in config["models"].items():
-        key = (spec["architecture"], spec.get("input_size"))
+        key = repr((spec["architecture"], spec.get("input_size"), spec.get("options")))
         if key not in known:
-            net = build_model({**spec, "weights": "none", "train": None}, num_classes=10)
+            try:
+                net = build_model({**spec, "weights": "none", "train": None}, num_classes=10)
+            except Exception as error:  # noqa: BLE001 - an option or size the network cannot take
+                where = f"models.{model}." + ("options" if spec.get("options") else "architecture")
+                errors.append(f"{where}: {_first_line(error)}")
+                continue
             known[key] = layer_names(net, get_architecture(spec["architecture"]))
         valid = known[key]
         for layer in spec["layers"]:
@@ -115,7 +124,10 @@ def recipe_errors(config: Mapping[str, Any]) -> list[str]:
             + (train.get("new_head"),)
         )
         if key not in _MODULES:
-            _MODULES[key] = _module_names(spec)
+            try:
+                _MODULES[key] = _module_names(spec)
+            except Exception:  # noqa: BLE001 - not buildable: layer_errors names the key
+                continue
         modules, arch = _MODULES[key], spec["architecture"]
         where = f"models.{model}.train"
         for field, values in named.items():
@@ -136,5 +148,92 @@ def recipe_errors(config: Mapping[str, Any]) -> list[str]:
 
 def config_errors(config: Mapping[str, Any]) -> list[str]:
     """Everything the models themselves refuse in a validated config: unknown layers, then recipes
-    that name modules the model lacks. Run by ``layeratlas validate`` and by the Snakefile before any job."""
+    that name modules the model lacks."""
     return [*layer_errors(config), *recipe_errors(config)]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _guarded(what: str, check: Callable[[], list[str]]) -> list[str]:
+    """A check's messages; a check that itself fails is one line naming it, never a traceback."""
+    try:
+        return list(check())
+    except Exception as error:  # noqa: BLE001 - the user sees one line whatever went wrong
+        return [f"{what}: could not be checked ({type(error).__name__}: {_first_line(error)})"]
+
+
+def _dataset_file_errors(datasets: Mapping[str, Any], resources: Path, online: bool | None) -> list[str]:
+    from layeratlas.data.downloads import DatasetFilesError, check_dataset_files
+
+    try:
+        check_dataset_files(datasets, resources, online)
+    except DatasetFilesError as error:
+        return [str(error)]
+    return []
+
+
+def check_config(
+    config: Any,
+    root: str | os.PathLike = ".",
+    deep: bool = True,
+    online: bool | None = None,
+    files: Sequence[str | os.PathLike] = (),
+    availability: bool = True,
+) -> dict:
+    """The validated config (defaults filled, sweeps, snapshots and corruption lists expanded), or
+    ConfigError listing every problem, one line each naming the key path, the value and what is allowed.
+
+    ``files``: the YAML files the config was read from, re-read for syntax errors and repeated keys
+    (which a plain YAML loader keeps silently). ``deep``: also the checks against models and files
+    (relative paths from ``root``; resources under ``root/resources``); ``online=None`` probes the
+    network only when something would have to be downloaded (never with LAYERATLAS_OFFLINE=1).
+    ``availability=False`` leaves out whether dataset files and ImageNet weights can be had here (for a
+    config written for another machine); local weights files are still checked.
+    """
+    from layeratlas.config import ConfigError, config_problems, read_yaml
+
+    messages: list[str] = []
+    for path in files:
+        messages += read_yaml(path)[1]
+    checked, problems = config_problems(config)
+    messages += problems
+    if checked is not None and deep:
+        from layeratlas.models.weights import imagenet_weights_errors, weights_file_errors
+
+        models = checked.get("models") if isinstance(checked.get("models"), dict) else {}
+        datasets = checked.get("datasets") if isinstance(checked.get("datasets"), dict) else {}
+        # the weights of models the schema found nothing wrong with (no second message for one key)
+        models = {
+            name: spec
+            for name, spec in models.items()
+            if isinstance(spec, dict)
+            and not any(
+                p.startswith((f"models.{name}.weights", f"models.{name}.architecture")) for p in problems
+            )
+        }
+        if not problems:  # the models are built as the config says: only from a valid one
+            messages += _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))
+        messages += _guarded("models.*.weights", lambda: weights_file_errors(models, root))
+        if availability:
+            messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
+        if problems:  # image folders that the schema found nothing wrong with (not downloads)
+            datasets = {
+                name: spec
+                for name, spec in datasets.items()
+                if isinstance(spec, dict)
+                and spec.get("source") == "image_folder"
+                and isinstance(spec.get("path"), str)
+                and not any(p.startswith(f"datasets.{name}") for p in problems)
+            }
+        if not availability:  # image folders are the config's own files: always checked
+            datasets = {
+                n: s for n, s in datasets.items() if isinstance(s, dict) and s.get("source") == "image_folder"
+            }
+        resources = Path(root) / "resources"
+        messages += _guarded("datasets", lambda: _dataset_file_errors(datasets, resources, online))
+    if messages:
+        raise ConfigError(list(dict.fromkeys(messages)))
+    return checked

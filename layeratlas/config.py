@@ -4,7 +4,9 @@ say; this module applies it (filling defaults) and adds the checks a schema cann
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +21,13 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "co
 
 
 class ConfigError(ValueError):
-    """A config that cannot be run; the message names every bad key and what is allowed."""
+    """A config that cannot be run; the message names every bad key and what is allowed.
+
+    ``messages`` holds one line per problem (``key.path: value ... allowed ...``)."""
+
+    def __init__(self, messages: str | list[str]) -> None:
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__("invalid config:\n  " + "\n  ".join(self.messages))
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -45,7 +53,13 @@ def _schema_text(path: str) -> str:
 
 
 def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
-    return yaml.safe_load(_schema_text(str(path)))
+    """The schema, parsed once per process (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_parsed_schema(str(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_schema(path: str) -> dict[str, Any]:
+    return yaml.load(_schema_text(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def key_path(parts: Any) -> str:
@@ -53,23 +67,206 @@ def key_path(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "<top level>"
 
 
+# --- reading YAML: file, line and column in every error; a repeated key is refused, not kept last ---
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple = ()) -> Iterator[str]:
+    """``key path: 'k' is given twice (lines a and b)`` for every mapping that repeats a key."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            line = key_node.start_mark.line + 1
+            if key is not None and key in seen:
+                yield (
+                    f"{key_path((*path, key))}: key {key!r} is given twice (lines {seen[key]} and {line}); "
+                    "YAML would keep only the last one silently, so remove or rename one"
+                )
+            elif key is not None:
+                seen[key] = line
+            yield from _duplicate_keys(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*path, i))
+
+
+def read_yaml(path: str | os.PathLike) -> tuple[Any, list[str]]:
+    """The YAML document in ``path`` and the problems that make it unusable (each naming the file, and
+    the line and column for syntax errors); the document is None when it could not be read."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None, [f"{path}: no such file"]
+    except IsADirectoryError:
+        return None, [f"{path}: is a folder, not a config file"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})"]
+    except OSError as exc:
+        return None, [f"{path}: cannot be read ({exc.strerror or exc})"]
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        return None, [f"{where}: not valid YAML: {what}"]
+    except yaml.YAMLError as exc:
+        return None, [f"{path}: not valid YAML: {exc}"]
+    duplicates = list(_duplicate_keys(node)) if node is not None else []
+    return data, [f"{path}: {d}" for d in duplicates]
+
+
+# --- numbers: the schema's bounds let NaN through (every comparison with NaN is false) ---
+
+MAX_INT = 2**63 - 1  # beyond this no library takes an integer (C long)
+
+
+def number_errors(node: Any, path: tuple = ()) -> Iterator[str]:
+    """One message per NaN, infinity or integer too large for any library, anywhere in ``node``, and
+    per key that is not text (``1:`` or ``true:`` in YAML: every key of a config is a name)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                yield (
+                    f"{key_path((*path, key))}: the key {key!r} is not allowed; keys are names (text): "
+                    f"write it in quotes, '{key}'"
+                )
+                continue
+            yield from number_errors(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from number_errors(value, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        yield f"{key_path(path)}: {node!r} is not allowed; NaN and infinity are refused, give a finite number"
+    elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
+        yield f"{key_path(path)}: {node} is not allowed; integers must be below 2**63"
+
+
+# --- schema errors as one line each: key path, bad value, what is allowed, closest names ---
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    return {type(None): "null", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _types(schema: Mapping[str, Any]) -> set[str] | None:
+    """The JSON types a (sub)schema accepts; None = any."""
+    if "type" in schema:
+        kind = schema["type"]
+        return set(kind if isinstance(kind, list) else [kind])
+    if "enum" in schema:
+        return {_json_type(v) for v in schema["enum"]}
+    if "const" in schema:
+        return {_json_type(schema["const"])}
+    return None
+
+
+def _fits(value: Any, types: set[str] | None) -> bool:
+    kind = _json_type(value)
+    return types is None or kind in types or (kind == "integer" and "number" in types)
+
+
+def _bounds(schema: Mapping[str, Any], noun: str) -> str:
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    gt = ">" if "exclusiveMinimum" in schema else ">="
+    lt = "<" if "exclusiveMaximum" in schema else "<="
+    if low is not None and high is not None:
+        if gt == ">=" and lt == "<=":
+            return f"{noun} from {low} to {high}"
+        return f"{noun} {gt} {low} and {lt} {high}"
+    if low is not None:
+        return f"{noun} {gt} {low}"
+    if high is not None:
+        return f"{noun} {lt} {high}"
+    return noun
+
+
+def allowed_text(schema: Mapping[str, Any]) -> str:
+    """What a (sub)schema accepts, in words: ``an integer from 1 to 5, or a list of them``."""
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    if "const" in schema:
+        return repr(schema["const"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return ", or ".join(allowed_text(sub) for sub in schema[key])
+    words = []
+    for kind in sorted(_types(schema) or []):
+        if kind in ("integer", "number"):
+            words.append(_bounds(schema, "an integer" if kind == "integer" else "a number"))
+        elif kind == "array":
+            items = schema.get("items")
+            words.append(f"a list, each item {allowed_text(items)}" if items else "a list")
+        elif kind == "string":
+            described = "pattern" in schema and "description" in schema
+            words.append(schema["description"] if described else "a string")
+        else:
+            words.append({"object": "a mapping", "boolean": "true or false", "null": "null"}[kind])
+    if not words and "description" in schema:
+        return schema["description"]
+    return " or ".join(words) or "anything"
+
+
+def _internal(schema: Any) -> bool:
+    return isinstance(schema, dict) and bool(schema.get("readOnly"))
+
+
+def _unknown_keys(where: str, error: jsonschema.ValidationError) -> str:
+    """Unknown keys with the closest allowed one; keys the workflow sets itself (readOnly) are not offered."""
+    properties = error.schema.get("properties", {})
+    allowed = sorted(k for k, sub in properties.items() if not _internal(sub))
+    extra = sorted(set(error.instance) - set(properties), key=str)
+    parts = []
+    for key in extra:
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"{where}: unknown key(s) {', '.join(parts)}; allowed keys: {', '.join(allowed) or 'none'}"
+
+
+VALUE_CUTOFF = 0.7  # difflib similarity for "did you mean" on values (isomap is not umap)
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     where = key_path(error.absolute_path)
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
-        return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}"
-    if error.validator == "anyOf" and any("enum" in sub for sub in error.validator_value):
-        # "a name from a list, or something of a described form" (e.g. models.*.architecture)
-        choices = [repr(v) for sub in error.validator_value for v in sub.get("enum", [])]
-        choices += [sub["description"] for sub in error.validator_value if "description" in sub]
-        return f"{where}: {error.instance!r} is not allowed; choose one of {', '.join(choices)}"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        return (
-            f"{where}: unknown key(s) {', '.join(map(repr, extra))}; "
-            f"allowed keys: {', '.join(allowed) or 'none'}"
+        close = difflib.get_close_matches(
+            str(error.instance), [str(v) for v in error.validator_value], n=1, cutoff=VALUE_CUTOFF
         )
+        hint = f" (did you mean {close[0]!r}?)" if close and isinstance(error.instance, str) else ""
+        return f"{where}: {error.instance!r} is not allowed{hint}; choose one of {allowed}"
+    if error.validator in ("anyOf", "oneOf"):
+        branches = error.validator_value
+        fitting = [i for i, sub in enumerate(branches) if _fits(error.instance, _types(sub))]
+        inner = [e for e in error.context or [] if len(fitting) == 1 and e.schema_path[0] == fitting[0]]
+        if inner:  # only one form takes this kind of value: say what is wrong inside it
+            return _describe(min(inner, key=lambda e: len(e.absolute_path)))
+        choices = [repr(v) for sub in branches for v in sub.get("enum", [])]
+        if choices:  # "a name from a list, or something of a described form" (e.g. models.*.architecture)
+            choices += [sub["description"] for sub in branches if "description" in sub and "enum" not in sub]
+            names = [v for sub in branches for v in sub.get("enum", []) if isinstance(v, str)]
+            close = difflib.get_close_matches(str(error.instance), names, n=1, cutoff=VALUE_CUTOFF)
+            hint = f" (did you mean {close[0]!r}?)" if close and isinstance(error.instance, str) else ""
+            return f"{where}: {error.instance!r} is not allowed{hint}; choose one of {', '.join(choices)}"
+        return f"{where}: {error.instance!r} is not allowed; allowed: {allowed_text(error.schema)}"
+    if error.validator == "additionalProperties":
+        return _unknown_keys(where, error)
+    if error.validator in ("maxProperties", "minProperties"):
+        keys = ", ".join(map(repr, error.instance))
+        limit = error.validator_value
+        if error.validator == "maxProperties":
+            need = "exactly one key" if limit == 1 else f"at most {limit} keys"
+        else:
+            need = f"at least {limit} key(s)"
+        return f"{where}: has {len(error.instance)} key(s) ({keys or 'none'}); give {need}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "type", "pattern"):
+        return f"{where}: {error.message}; allowed: {allowed_text(error.schema)}"
     return f"{where}: {error.message}"
 
 
@@ -89,6 +286,118 @@ def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
                 f"choose one of {', '.join(map(repr, datasets))}"
             )
     yield from robustness_errors(config)
+    yield from cross_key_errors(config)
+
+
+# --- rules between keys (each names the key that has to change and the values it may take) ---
+
+SOURCE_IMAGES = {"sklearn_digits": 1797, "mnist": 70000, "fashion_mnist": 70000, "cifar10": 60000}
+SOURCE_IMAGES["cifar10_c"] = 10000  # images per (corruption, severity)
+
+
+def _model_where(name: str, spec: Mapping[str, Any]) -> str:
+    """``models.<name>``; a sweep member is named by its sweep and value (the key the user wrote)."""
+    group = spec.get("sweep_group")
+    if group:
+        return f"models.{group['name']} (sweep member {group['parameter']}={group['value']!r})"
+    return f"models.{name}"
+
+
+def most_images(spec: Mapping[str, Any]) -> int | None:
+    """At most how many images a dataset holds (before splitting), or None when it cannot be told
+    without reading it (an image folder that is not there)."""
+    total = SOURCE_IMAGES.get(spec["source"])
+    classes = 10
+    if spec["source"] == "image_folder":
+        folder = Path(spec.get("path") or "")
+        if not spec.get("path") or not folder.is_dir():
+            return None
+        dirs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        classes = len(dirs)
+        total = sum(1 for d in dirs for f in d.iterdir() if f.is_file())
+    if total is None:
+        return None
+    if spec.get("fraction"):
+        total = max(classes, math.ceil(total * spec["fraction"]))
+    if spec.get("max_per_class"):
+        total = min(total, spec["max_per_class"] * classes)
+    return total
+
+
+def _split_missing(name: str, spec: Mapping[str, Any], split: str) -> str | None:
+    """Why dataset ``name`` has no images in ``split`` (None when it has)."""
+    from layeratlas.data.datasets import OWN_TEST_SPLIT
+
+    kept = spec.get("splits") or ["train", "val", "test"]
+    if split not in kept:
+        return f"datasets.{name}.splits keeps only {', '.join(kept)}"
+    own_test = spec["source"] in OWN_TEST_SPLIT and spec.get("own_test_split", True)
+    if (split != "test" or not own_test) and not (spec.get("split") or {}).get(split, 1) > 0:
+        return f"datasets.{name}.split.{split} is 0"
+    return None
+
+
+def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
+    """Combinations each key allows alone but not together: snapshots and head_epochs against epochs,
+    the analysed split against every dataset's splits, PCA dims against the number of images, ImageNet
+    weights against the architecture, and timm model names."""
+    from layeratlas.models.zoo import get_architecture
+
+    datasets = config.get("datasets", {})
+    split = config.get("analyses", {}).get("split", "all")
+    if split != "all":
+        for name, spec in datasets.items():
+            if why := _split_missing(name, spec, split):
+                kept = [s for s in ("train", "val", "test") if not _split_missing(name, spec, s)]
+                yield (
+                    f"analyses.split: {split!r} is not a split dataset {name!r} has ({why}); "
+                    f"choose 'all' or a split every dataset has ({', '.join(kept) or 'none'} for {name!r})"
+                )
+    images = {name: most_images(spec) for name, spec in datasets.items()}
+    known = {name: n for name, n in images.items() if n is not None}
+    for name, spec in config.get("models", {}).items():
+        if spec.get("snapshot_of"):
+            continue  # its training run's model is checked
+        where = _model_where(name, spec)
+        try:
+            arch = get_architecture(spec["architecture"])
+        except ValueError as error:
+            yield f"{where}.architecture: {error}"
+            continue
+        if spec.get("weights") == "imagenet" and arch.imagenet_weights is None:
+            yield (
+                f"{where}.weights: 'imagenet' is not available for {arch.name} (no published ImageNet "
+                "weights); choose none or the path of a weights file"
+            )
+        train = spec.get("train") or {}
+        epochs = train.get("epochs")
+        for epoch in train.get("snapshots") or []:
+            if epochs is not None and epoch > epochs:
+                yield (
+                    f"{where}.train.snapshots: epoch {epoch} is after the last epoch ({epochs}); "
+                    f"allowed: 0 to {epochs} (train.epochs)"
+                )
+        head = train.get("head_epochs") or 0
+        if epochs is not None and head and head >= epochs:
+            yield (
+                f"{where}.train.head_epochs: {head} is not below train.epochs ({epochs}), so nothing "
+                f"would be fine-tuned after the head; allowed: 0 to {epochs - 1}"
+            )
+        for layer, value in (spec.get("layers") or {}).items():
+            if not isinstance(value, dict) or value.get("reduction") != "pca":
+                continue
+            dim, fit = value.get("dim"), value.get("fit_samples")
+            if fit is not None and dim is not None and fit < dim:
+                yield (
+                    f"{where}.layers.{layer}.fit_samples: {fit} is fewer than dim ({dim}); PCA needs at "
+                    f"least dim images to fit; allowed: {dim} or more, or null"
+                )
+            for dataset, n in known.items():
+                if dim is not None and n < dim:
+                    yield (
+                        f"{where}.layers.{layer}.dim: {dim} is more than the {n} images dataset {dataset!r} "
+                        f"holds at most; PCA needs at least dim images to fit; allowed: 1 to {n}"
+                    )
 
 
 def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[str]:
@@ -101,14 +410,39 @@ def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[
     except ValueError as error:
         return [str(error)]
     models_schema = load_schema(schema_path)["properties"]["models"]
-    return ["models." + _describe(e) for e in _Validator(models_schema).iter_errors(checked["models"])]
+    messages = []
+    for error in _Validator(models_schema).iter_errors(checked["models"]):
+        text = "models." + _describe(error)
+        member = checked["models"].get(error.absolute_path[0]) if error.absolute_path else None
+        group = member.get("sweep_group") if isinstance(member, dict) else None
+        if group:  # say which sweep made the model (its name is not in the user's file)
+            text = (
+                f"models.{group['name']}.sweep: {group['parameter']}: {group['value']!r} makes model "
+                f"{error.absolute_path[0]!r} invalid: {text}"
+            )
+        messages.append(text)
+    return messages + list(number_errors(checked["models"], ("models",)))
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
-    """Return a validated copy of ``config`` with defaults filled in, or raise ConfigError."""
+def config_problems(
+    config: Any, schema_path: str | os.PathLike = SCHEMA_PATH
+) -> tuple[dict | None, list[str]]:
+    """A validated copy of ``config`` with defaults filled in (None when it could not be made), and every
+    problem found: the schema's and NaN/infinity first (all of them), then, when those are clean, the
+    datasets' own rules, sweep and snapshot expansion, and the rules between keys."""
+    if not isinstance(config, Mapping):
+        shown = repr(config)
+        shown = shown if len(shown) < 60 else shown[:57] + "..."
+        return None, [
+            f"<top level>: {shown} is not allowed; a config is a mapping with datasets, models and "
+            "optional seed, extraction, analyses, robustness"
+        ]
     checked = copy.deepcopy(dict(config))
-    errors = sorted(_Validator(load_schema(schema_path)).iter_errors(checked), key=lambda e: e.path)
-    messages = [_describe(e) for e in errors]
+    found = _Validator(load_schema(schema_path)).iter_errors(checked)
+    errors = sorted(found, key=lambda e: tuple(map(str, e.absolute_path)))
+    numbers = list(number_errors(checked))
+    bad_numbers = {m.split(": ", 1)[0] for m in numbers}  # one message per key: not also a type error
+    messages = numbers + [_describe(e) for e in errors if key_path(e.absolute_path) not in bad_numbers]
     if not messages:  # dataset checks, then lists of corruptions become one dataset per pair
         messages = dataset_errors(checked["datasets"])
     if not messages:
@@ -116,15 +450,21 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = 
         messages = _expand_model_sweeps(checked, schema_path)
     if not messages:
         messages = list(_semantic_errors(checked))
+    return checked, list(dict.fromkeys(messages))  # a message said twice (sweep members) once
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """Return a validated copy of ``config`` with defaults filled in, or raise ConfigError naming every
+    problem (``layeratlas.checks.check_config`` adds the checks against models and files)."""
+    checked, messages = config_problems(config, schema_path)
     if messages:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(messages))
+        raise ConfigError(messages)
     return checked
 
 
 def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config file and validate it."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validate_config(raw)
+    """Read a YAML config file (a repeated key is an error) and validate it."""
+    raw, problems = read_yaml(path)
+    if problems:
+        raise ConfigError(problems)
+    return validate_config(raw if raw is not None else {})

@@ -178,3 +178,150 @@ def test_labels_outside_the_classes_name_the_file(tmp_path):
         rf"e.g. label -1 of sample id {index['sample_id'][7]}$",
     ):
         load_dataset(tmp_path / "d")
+
+
+# --- image folders: each layout and pixel format by a stated rule (layeratlas.data.sources) ---------------
+
+
+def _png(path, array, mode=None) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode=mode).save(path)
+
+
+def _two_classes(folder, array, mode=None) -> None:
+    for name in ("a", "b"):
+        _png(folder / name / "0.png", array, mode)
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    gradient = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))  # 0 .. 65535 left to right
+    _two_classes(tmp_path / "f", gradient)
+    images = load_image_folder(tmp_path / "f").images
+    expected = np.rint(gradient / 257).astype(np.uint8)
+    np.testing.assert_array_equal(images[0, ..., 0], expected)
+    assert images.max() == 255 and (images == 255).mean() < 0.1  # clipping made 99.6% of it white
+
+
+def test_transparent_pixels_are_composited_onto_black(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200  # red everywhere ...
+    rgba[:2, :, 3] = 255  # ... opaque in the top half, fully transparent in the bottom half
+    rgba[2:, :, 3] = 0
+    _two_classes(tmp_path / "f", rgba, "RGBA")
+    image = load_image_folder(tmp_path / "f").images[0]
+    assert image.shape == (4, 4, 3)
+    assert (image[:2, :, 0] == 200).all() and (image[2:] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        ({"a/0.png": 1, "b": None}, r"f/b: class folder without"),
+        ({"a/0.png": 1}, r"f: only one class sub-folder \(a\); a dataset needs at least two classes"),
+        (
+            {"a/0.png": 1, "b/0.png": 1, "b/more/1.png": 1},
+            r"f/b/more: images in a folder nested inside class 'b'",
+        ),
+    ],
+)
+def test_image_folder_layouts_that_would_mislead_are_refused_naming_the_folder(tmp_path, layout, expected):
+    from layeratlas.data.downloads import check_dataset_files
+
+    for name, content in layout.items():
+        if content is None:
+            (tmp_path / "f" / name).mkdir(parents=True)
+        else:
+            _png(tmp_path / "f" / name, np.zeros((4, 4), np.uint8))
+    with pytest.raises(DatasetFilesError, match=expected):
+        load_image_folder(tmp_path / "f")
+    with pytest.raises(DatasetFilesError, match="datasets.pets.path: .*" + expected):  # before any job
+        check_dataset_files({"pets": {"source": "image_folder", "path": str(tmp_path / "f")}}, tmp_path)
+
+
+# --- a full disk: the file being written is named and nothing partial is left ----------------------------
+
+
+def _leftovers(folder) -> list:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_full_disk_names_the_file_and_removes_the_partial_one(tmp_path):
+    import errno
+
+    from layeratlas.io import DiskFullError, atomic_path
+
+    target = tmp_path / "features.npy"
+    full = pytest.raises(DiskFullError, match=rf"^no space left on device while writing {target} \(")
+    with full, atomic_path(target) as tmp:
+        tmp.write_bytes(b"x" * 1000)  # part of it made it to disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_writer_failing_on_a_full_disk_is_named_as_full(tmp_path, monkeypatch):
+    """torch's C++ writer says only "file write failed": with the disk full that is what it means."""
+    from collections import namedtuple
+
+    from layeratlas import io
+    from layeratlas.io import DiskFullError, atomic_path
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda _: usage(10, 10, 0))
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(DiskFullError, match=f"while writing {target}"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    assert _leftovers(tmp_path) == []
+    monkeypatch.undo()  # plenty of space again: the writer's own error is left as it is
+    with pytest.raises(RuntimeError, match="file write failed"), atomic_path(target):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+
+def test_save_torch_writes_through_python_so_enospc_is_catchable(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    import torch
+
+    from layeratlas.io import DiskFullError, save_torch
+
+    save_torch({"w": torch.arange(3)}, tmp_path / "ok.pt")
+    assert torch.load(tmp_path / "ok.pt", weights_only=True)["w"].tolist() == [0, 1, 2]
+
+    def full(self, data):  # noqa: ANN001, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(DiskFullError, match="no space left on device while writing .*big.pt"):
+        save_torch({"w": torch.zeros(10)}, tmp_path / "big.pt")
+    assert _leftovers(tmp_path) == ["ok.pt"]
+
+
+# --- robustness: non-finite features stop with the file, model, layer and sample ids ---------------------
+
+
+def test_robustness_analyses_refuse_non_finite_features_with_sample_ids(tmp_path):
+    from layeratlas.finite import NonFiniteError
+    from layeratlas.stages.robustness import feature_drift, robustness_probes
+
+    folder = tmp_path / "features" / "clean" / "m"
+    folder.mkdir(parents=True)
+    features = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    features[7, 1] = np.nan
+    np.save(folder / "l.npy", features)
+    ids = 500 + np.arange(30)
+    pl.DataFrame(
+        {"sample_id": ids, "split": ["train", "val", "test"] * 10, "label": np.arange(30) % 3}
+    ).write_parquet(folder / "index.parquet")
+    expected = (
+        rf"{folder / 'l.npy'}: features of model m, layer l \(dataset clean\): "
+        r"NaN values in 1 of 30 rows, sample ids \[507\]"
+    )
+    options = {"classifiers": ["ncm_l2"], "C": [1.0], "k": [1], "n_estimators": 10}
+    with pytest.raises(NonFiniteError, match=expected):
+        robustness_probes("clean", "m", "l", folder, [], options, 0, 1, tmp_path / "out" / "accuracy")
+    with pytest.raises(NonFiniteError, match=expected):
+        feature_drift("m", "l", folder, [], tmp_path / "out" / "drift")
+    assert not (tmp_path / "out").exists()

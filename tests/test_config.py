@@ -27,13 +27,17 @@ def test_default_config_is_valid_and_gets_defaults(raw):
     [
         (
             lambda c: c["models"]["small_cnn"].update(architecture="resnet9000"),
-            "models.small_cnn.architecture: 'resnet9000' is not allowed; choose one of 'small_cnn'",
+            "models.small_cnn.architecture: 'resnet9000' is not allowed (did you mean 'resnet50'?); "
+            "choose one of 'small_cnn'",
         ),
         (
             lambda c: c["models"]["small_cnn"]["layers"].update(relu5="median"),
             "models.small_cnn.layers.relu5: 'median' is not allowed; choose one of 'none', 'avg', 'max'",
         ),
-        (lambda c: c.update(modles={}), "<top level>: unknown key(s) 'modles'; allowed keys: analyses,"),
+        (
+            lambda c: c.update(modles={}),
+            "<top level>: unknown key(s) 'modles' (did you mean 'models'?); allowed keys: analyses,",
+        ),
         (
             lambda c: c["models"]["small_cnn"]["train"].update(epochs=0),
             "models.small_cnn.train.epochs: 0 is less",
@@ -53,6 +57,84 @@ def test_default_config_is_valid_and_gets_defaults(raw):
         (
             lambda c: c["models"]["small_cnn"].pop("layers"),
             "models.small_cnn: 'layers' is a required property",
+        ),
+        # the cases of issue 16: each names the key, the value and what is allowed
+        (
+            lambda c: c["datasets"]["digits"].update(corruption={"name": "fog", "severity": 6}),
+            "datasets.digits.corruption.severity: 6 is greater than the maximum of 5; allowed: an integer "
+            "from 1 to 5",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["layers"].update(pool2=None),
+            "models.small_cnn.layers.pool2: None is not allowed; choose one of 'none', 'avg', 'max', "
+            "a mapping",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(sweep={"train.lr": [0.1], "train.epochs": [2]}),
+            "models.small_cnn.sweep: has 2 key(s) ('train.lr', 'train.epochs'); give exactly one key",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["train"].update(optimiser="adam"),
+            "models.small_cnn.train: unknown key(s) 'optimiser' (did you mean 'optimizer'?)",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(snapshot_off={}),
+            # the internal snapshot_of and sweep_group are neither suggested nor listed
+            "models.small_cnn: unknown key(s) 'snapshot_off'; allowed keys: architecture, input_size, "
+            "layers, options, sweep, train, weights",
+        ),
+        (
+            lambda c: c["analyses"].update(tsne={"perplexity": 10, "n_iter": 500}),
+            "analyses.tsne: unknown key(s) 'n_iter'; allowed keys: fit_samples, perplexity",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["train"].update(lr=float("inf")),
+            "models.small_cnn.train.lr: inf is not allowed; NaN and infinity are refused",
+        ),
+        (
+            lambda c: c["datasets"]["digits"]["split"].update(test=float("nan")),
+            "datasets.digits.split.test: nan is not allowed",
+        ),
+        (lambda c: c.update(seed=2**40), "seed: 1099511627776 is greater than the maximum of 4294967295"),
+        (
+            lambda c: c["datasets"]["digits"].update(image_size=100000),
+            "datasets.digits.image_size: 100000 is greater than the maximum of 4096",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["train"].update(snapshots=[0, 20]),
+            "models.small_cnn.train.snapshots: epoch 20 is after the last epoch (15); allowed: 0 to 15",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["train"].update(head_epochs=15),
+            "models.small_cnn.train.head_epochs: 15 is not below train.epochs (15)",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(weights="imagenet"),
+            "models.small_cnn.weights: 'imagenet' is not available for small_cnn",
+        ),
+        (
+            lambda c: c["datasets"]["digits"].update(splits=["train", "val"]),
+            "analyses.split: 'test' is not a split dataset 'digits' has (datasets.digits.splits keeps only "
+            "train, val)",
+        ),
+        (
+            lambda c: (
+                c["datasets"]["digits"].update(max_per_class=10),
+                c["models"]["small_cnn"]["layers"].update(pool2={"reduction": "pca", "dim": 400}),
+            ),
+            "models.small_cnn.layers.pool2.dim: 400 is more than the 100 images dataset 'digits' holds",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(architecture="timm:not_a_model"),
+            "models.small_cnn.architecture: architecture 'timm:not_a_model': timm has no model",
+        ),
+        (
+            lambda c: c["datasets"].update({1: {"source": "sklearn_digits"}}),
+            "datasets.1: the key 1 is not allowed; keys are names (text): write it in quotes, '1'",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(sweep={"train.lr": [0.1, -2]}),
+            "models.small_cnn.sweep: train.lr: -2 makes model 'small_cnn-lrm2' invalid",
         ),
     ],
 )

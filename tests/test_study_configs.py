@@ -24,7 +24,7 @@ def test_study_config_names_its_report_and_validates(report, name, capsys):
     path = ROOT / "config" / name
     first_line = path.read_text().splitlines()[0]
     assert first_line.startswith("# Study of seed report") and report in first_line
-    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--elsewhere", str(path)]) == 0  # their data need not be on this machine
     assert "valid (" in capsys.readouterr().out
     raw = yaml.safe_load(path.read_text())
     assert {spec["source"] for spec in raw["datasets"].values()} <= {

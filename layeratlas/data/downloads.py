@@ -178,6 +178,8 @@ def check_dataset_files(
     file and where to place it when the network cannot be reached (``online=None`` probes it), and
     for image folders that do not exist.
     """
+    from layeratlas.data.sources import image_folder_files
+
     problems, folders, to_download = [], [], []
     corruptions: dict[str, set[str]] = {}
     for name, spec in datasets.items():
@@ -186,12 +188,15 @@ def check_dataset_files(
             path = Path(spec["path"])
             if not path.is_dir():
                 folders.append(f"datasets.{name}.path: {path} is not a folder (one sub-folder per class)")
+                continue
+            try:  # the layout rules (two classes or more, none empty, none nested), before any job
+                image_folder_files(path)
+            except DatasetFilesError as error:
+                folders += [f"datasets.{name}.path: {line}" for line in str(error).splitlines()]
         elif source in DOWNLOADABLE:
             names = corruptions.setdefault(source, set())
             if source == "cifar10_c" and spec.get("corruption"):
                 names.add(spec["corruption"]["name"])
-    if folders:
-        raise DatasetFilesError("image folder(s) not found:\n  " + "\n  ".join(folders))
     for source, names in corruptions.items():
         missing = missing_files(source, resources, sorted(names))
         if not missing:
@@ -202,12 +207,16 @@ def check_dataset_files(
             to_download.append(source)
         else:
             problems.append(placement_help(source, resources, missing))
+    message = "image folder(s) not found or not usable:\n  " + "\n  ".join(folders) if folders else ""
     if problems:
         offline = " (LAYERATLAS_OFFLINE is set)" if os.environ.get(OFFLINE_ENV, "") not in ("", "0") else ""
-        raise DatasetFilesError(
+        message += "\n" if message else ""
+        message += (
             f"dataset files are not in place and the network cannot be reached{offline}; "
             "nothing was run:\n" + "\n".join(problems)
         )
+    if message:
+        raise DatasetFilesError(message)
     return to_download
 
 

