@@ -340,7 +340,8 @@ def _split_missing(name: str, spec: Mapping[str, Any], split: str) -> str | None
 def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
     """Combinations each key allows alone but not together: snapshots and head_epochs against epochs,
     the analysed split against every dataset's splits, PCA dims against the number of images, ImageNet
-    weights against the architecture, and timm model names."""
+    weights against the architecture, timm model names, and the explorer's embedding against the computed
+    ones."""
     from layeratlas.models.zoo import get_architecture
 
     datasets = config.get("datasets", {})
@@ -353,6 +354,13 @@ def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
                     f"analyses.split: {split!r} is not a split dataset {name!r} has ({why}); "
                     f"choose 'all' or a split every dataset has ({', '.join(kept) or 'none'} for {name!r})"
                 )
+    if isinstance(config.get("analyses", {}).get("explorer"), dict):
+        from layeratlas.report.explorer import explorer_embedding
+
+        try:
+            explorer_embedding(config["analyses"])
+        except ValueError as error:
+            yield str(error)
     images = {name: most_images(spec) for name, spec in datasets.items()}
     known = {name: n for name, n in images.items() if n is not None}
     for name, spec in config.get("models", {}).items():

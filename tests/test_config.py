@@ -133,6 +133,10 @@ def test_default_config_is_valid_and_gets_defaults(raw):
             "datasets.1: the key 1 is not allowed; keys are names (text): write it in quotes, '1'",
         ),
         (
+            lambda c: c.setdefault("analyses", {}).update(embeddings=["pca"], explorer={"embedding": "umap"}),
+            "analyses.explorer.embedding is 'umap' but analyses.embeddings computes only pca",
+        ),
+        (
             lambda c: c["models"]["small_cnn"].update(sweep={"train.lr": [0.1, -2]}),
             "models.small_cnn.sweep: train.lr: -2 makes model 'small_cnn-lrm2' invalid",
         ),
