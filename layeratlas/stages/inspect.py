@@ -46,9 +46,9 @@ def _atomic_dir(path: Pathish) -> Iterator[Path]:
 def _network(name: str, spec: Mapping[str, Any], checkpoint: Pathish | None, seed: int):  # noqa: ANN202
     from layeratlas.inspection.graph import trace
     from layeratlas.models.preprocess import Preprocess
-    from layeratlas.models.zoo import get_architecture, input_size
+    from layeratlas.models.zoo import input_size, model_architecture
 
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)  # with its options: a colour scattering network takes 3 channels
     model = load_model(name, spec, checkpoint, seed)
     size = input_size(spec)
     preprocess = Preprocess(size, arch.channels, arch.mean, arch.std).eval()
@@ -57,9 +57,11 @@ def _network(name: str, spec: Mapping[str, Any], checkpoint: Pathish | None, see
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, H, W, C) images as the network sees them before normalisation: resized to ``size``
-    with the exported graph's bilinear interpolation (colour kept, for display)."""
+    with the exported graph's antialiased bilinear resize (colour kept, for display)."""
+    from layeratlas.models.preprocess import resize_antialiased
+
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = resize_antialiased(x, size)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
