@@ -61,14 +61,17 @@ def test_filter_grids_have_the_models_filter_count_and_shapes():
     assert deeper.shape == (4, 6, 3, 3)  # first 4 filters x all 6 input channels
 
 
-def test_rgb_first_layer_tiles_are_each_filter_scaled_to_0_1():
+def test_rgb_first_layer_tiles_are_each_filter_scaled_symmetrically_around_grey():
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 64, 11, stride=4, padding=2)  # AlexNet's first layer: 64 x 3 x 11 x 11
     weight = conv.weight.detach().numpy()
     tiles = filters.first_layer_tiles(weight, max_filters=64)
     assert tiles.shape == (64, 11, 11, 3)
-    np.testing.assert_allclose(tiles.min(axis=(1, 2, 3)), 0.0)
-    np.testing.assert_allclose(tiles.max(axis=(1, 2, 3)), 1.0)
+    assert tiles.min() >= 0.0 and tiles.max() <= 1.0
+    # zero weight -> 0.5; each filter's largest |weight| reaches 0 or 1
+    np.testing.assert_allclose(np.abs(tiles - 0.5).max(axis=(1, 2, 3)), 0.5)
+    peak = np.abs(weight).max(axis=(1, 2, 3))[:, None, None, None]
+    np.testing.assert_allclose(tiles - 0.5, weight.transpose(0, 2, 3, 1) / (2 * peak))
     # the brightest tile pixel is the largest weight of that filter (channels last)
     for f in (0, 17, 63):
         assert np.unravel_index(tiles[f].argmax(), tiles[f].shape) == np.unravel_index(
