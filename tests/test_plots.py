@@ -241,13 +241,16 @@ def test_inspection_figures_are_readable():
     patches = [
         [crop_rgb(rng.integers(0, 255, (6, 6, 1), dtype=np.uint8), (-2, 0, 4, 6), OUTSIDE_IMAGE)] * 3
     ] * 3
-    scores = np.array([[3.0, 2.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
+    patches = [*patches, patches[0]]
+    scores = np.array([[3.0, 2.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.4, 0.0, 0.0]])
     fig = ip.patches_figure(patches, scores, LONG, "note", searched=100)
     check_figure(fig)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any(t.startswith("no response") for t in texts) and any("tied" in t for t in texts)
+    assert "only 1 of 100 images respond above 0" in texts
     shown = [len(ax.get_images()) for ax in fig.axes]
-    assert sum(shown) == 3 + 0 + 1  # the dead row shows none, the tied row one
+    assert sum(shown) == 3 + 0 + 1 + 1  # the dead row shows none, the tied row one, zeros are hidden
+    assert len(fig.legends) == 1  # the orange padding is explained
     assert np.allclose(patches[0][0][0, 0], OUTSIDE_IMAGE)  # padding is orange, not white
     from layeratlas.inspection.dead_units import dead_unit_table
 

@@ -34,10 +34,10 @@ def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarr
 
 
 def _show(ax: Axes, image: np.ndarray, **kwargs) -> object:
-    if image.ndim == 3:  # RGB with NaN gaps: white there
+    if image.ndim == 3:  # RGB with NaN gaps: white there (RGB filters put zero at mid-grey)
         image = np.where(np.isnan(image), 1.0, image)
         return ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
-    cmap = plt.get_cmap(kwargs.pop("cmap", "gray")).with_extremes(bad="white")
+    cmap = plt.get_cmap(kwargs.pop("cmap", "gray")).with_extremes(bad="0.8")  # gaps: not a value colour
     return ax.imshow(np.ma.masked_invalid(image), cmap=cmap, interpolation="nearest", **kwargs)
 
 
@@ -74,7 +74,7 @@ def filter_grid(tiles: np.ndarray, title: str, note: str | None = None, per_chan
         cols, rows, rowstep = c, f, 1
         image = mosaic(tiles.reshape(f * c, *tiles.shape[2:]), cols=c)
         labels = ("input channel", "filter")
-        size = (min(14.0, max(5.5, 2.2 + 0.32 * c)), min(14.0, max(4.0, 1.6 + 0.32 * f)))
+        size = (min(14.0, max(4.6, 2.4 + 0.32 * c)), min(14.0, max(4.0, 1.6 + 0.32 * f)))
     else:
         cols = _square_side(len(tiles))
         rows, rowstep = math.ceil(len(tiles) / cols), cols
@@ -206,9 +206,11 @@ def patches_figure(
         finite = scores[r][np.isfinite(scores[r])]
         dead = len(row) > 0 and finite.size > 0 and finite.max() <= 0
         tied = len(row) > 1 and finite.size > 1 and np.allclose(finite, finite[0], rtol=1e-6, atol=0)
+        # ranks that respond at most 0 (a ReLU's zero) are not responses: not shown
+        shown = sum(1 for c in range(min(len(row), len(scores[r]))) if scores[r, c] > 0)
         for c in range(cols):
             ax = axes[r, c + 1]
-            if c >= len(row) or dead or (tied and c > 0):
+            if c >= len(row) or dead or (tied and c > 0) or scores[r, c] <= 0:
                 ax.set_axis_off()
                 continue
             patch = np.asarray(row[c])
@@ -221,17 +223,28 @@ def patches_figure(
             for spine in ax.spines.values():
                 spine.set_edgecolor("0.6")
             ax.set_title(f"{scores[r, c]:.3g}", fontsize=7, pad=2)
+        over = f" of {searched}" if searched else ""
         if dead:
-            over = f" on all {searched} images" if searched else ""
-            axes[r, 1].text(0, 0.5, f"no response: at most {finite.max():.3g}{over}", va="center",
-                            fontsize=8, color="tab:red", transform=axes[r, 1].transAxes)  # fmt: skip
+            note_at, text = 1, f"no response: at most {finite.max():.3g} on all{over} images"
         elif tied:
-            axes[r, 2].text(0.05, 0.5, f"all top {len(finite)} tied at {finite[0]:.3g}: one shown",
-                            va="center", fontsize=8, transform=axes[r, 2].transAxes)  # fmt: skip
+            note_at, text = 2, f"all top {len(finite)} tied at {finite[0]:.3g}: one shown"
+        elif 0 < shown < len(row):
+            note_at, text = shown + 1, f"only {shown}{over} images respond above 0"
+        else:
+            continue
+        label = axes[r, note_at].text(0.05, 0.5, text, va="center", fontsize=8, color="tab:red",
+                                      transform=axes[r, note_at].transAxes)  # fmt: skip
+        label.set_in_layout(False)  # spills over the empty cells to its right, not into the layout
     width = max(30, int(12 * (cols + 1)))
     fig.suptitle("\n".join([*textwrap.wrap(title, width), *textwrap.wrap(note, width)]), fontsize=9)
-    fig.legend(handles=[Patch(color=OUTSIDE_IMAGE, label="outside the image (padding)")],
-               loc="outside lower center", frameon=False)  # fmt: skip
+    padded = any(
+        p.dtype != np.uint8 and np.all(np.isclose(p, OUTSIDE_IMAGE), axis=-1).any()
+        for row in patches
+        for p in map(np.asarray, row)
+    )
+    if padded:  # say what the orange is, where it appears
+        fig.legend(handles=[Patch(color=OUTSIDE_IMAGE, label="outside the image (padding)")],
+                   loc="outside lower center", frameon=False)  # fmt: skip
     return fig
 
 
