@@ -246,7 +246,7 @@ def test_inspection_figures_are_readable():
     fig = ip.patches_figure(patches, scores, LONG, "note", searched=100)
     check_figure(fig)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert any(t.startswith("no response") for t in texts) and any("tied" in t for t in texts)
+    assert any(t.startswith("no response") for t in texts) and any("2 tied patches" in t for t in texts)
     assert "only 1 of 100 images respond above 0" in texts
     shown = [len(ax.get_images()) for ax in fig.axes]
     assert sum(shown) == 3 + 0 + 1 + 1  # the dead row shows none, the tied row one, zeros are hidden

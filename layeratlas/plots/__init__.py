@@ -100,7 +100,10 @@ def suptitle(fig: Figure, text: str, **kwargs) -> None:
 def set_title(ax: Axes, text: str, **kwargs) -> None:
     """An axes title wrapped to the axes' width (the figure's width for narrow axes)."""
     size = matplotlib.font_manager.FontProperties(size=kwargs.get("fontsize", STYLE["axes.titlesize"]))
-    width = ax.get_position().width * ax.figure.get_figwidth()
+    # Before layout, an axes spans the default subplot fraction (0.775) of its grid cell; constrained
+    # layout widens it, so scale back to the cell, within the figure's width.
+    fig_width = ax.figure.get_figwidth()
+    width = min(ax.get_position().width * fig_width / 0.775, 0.95 * fig_width)
     ax.set_title(_wrap(text, max(width, 2.5), size.get_size_in_points()), **kwargs)
 
 

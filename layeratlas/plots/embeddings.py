@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from layeratlas.plots import class_colours, colour_of, image_for_display, set_title
 
-THUMBNAILS_PER_CLASS = 20  # at most this many images of each class on a thumbnail map
+THUMBNAILS_PER_CLASS = 15  # at most this many images of each class on a thumbnail map
 
 
 def scatter_classes(

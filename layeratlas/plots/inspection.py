@@ -182,6 +182,28 @@ def _vector_figure(
     return fig
 
 
+def _distinct(row: Sequence[np.ndarray], scores: np.ndarray) -> tuple[list[int], int]:
+    """Ranks to show of one channel: those responding above 0, less ties (a patch equal to one already
+    kept, with the same response: e.g. a unit that sees only background and padding on many images).
+    Returns the kept ranks and how many tied ones were left out."""
+    kept: list[int] = []
+    ties = 0
+    for c in range(min(len(row), len(scores))):
+        if not scores[c] > 0:
+            continue
+        patch = np.asarray(row[c], dtype=np.float64)
+        if any(
+            np.isclose(scores[c], scores[k], rtol=1e-4, atol=0)
+            and patch.shape == np.shape(row[k])
+            and np.allclose(patch, np.asarray(row[k], dtype=np.float64), atol=1 / 255 + 1e-9)
+            for k in kept
+        ):
+            ties += 1
+            continue
+        kept.append(c)
+    return kept, ties
+
+
 def patches_figure(
     patches: Sequence[Sequence[np.ndarray]],
     scores: np.ndarray,
@@ -190,30 +212,27 @@ def patches_figure(
     *,
     searched: int | None = None,
 ) -> Figure:
-    """Row per channel, column per rank: each patch ((h, w, 3) float RGB in [0, 1], or (h, w, C) uint8)
-    with its response above it. A channel whose best response is at most 0 on every image is marked "no
-    response" instead of showing arbitrary images; when all its top responses tie (the same value on
-    every image, e.g. a unit that sees only padding or background), only the first patch is shown."""
+    """Row per channel, best first: each patch ((h, w, 3) float RGB in [0, 1], or (h, w, C) uint8) with
+    its response above it. A channel whose best response is at most 0 on every image is marked "no
+    response" instead of showing arbitrary images; ranks at most 0 are left out (with a count), and so
+    are ties: a patch identical to one shown, at the same response (counted too)."""
     scores = np.asarray(scores, dtype=np.float64)
     rows = len(patches)
     cols = max((len(r) for r in patches), default=1)
     fig, axes = plt.subplots(
         rows, cols + 1, figsize=(1.3 * (cols + 1), 1.35 * rows + 1.3), squeeze=False, layout="constrained"
     )
+    over = f" of {searched}" if searched else ""
     for r, row in enumerate(patches):
         axes[r, 0].set_axis_off()
         axes[r, 0].text(0.5, 0.5, f"channel {r}", ha="center", va="center", fontsize=8)
         finite = scores[r][np.isfinite(scores[r])]
-        dead = len(row) > 0 and finite.size > 0 and finite.max() <= 0
-        tied = len(row) > 1 and finite.size > 1 and np.allclose(finite, finite[0], rtol=1e-6, atol=0)
-        # ranks that respond at most 0 (a ReLU's zero) are not responses: not shown
-        shown = sum(1 for c in range(min(len(row), len(scores[r]))) if scores[r, c] > 0)
-        for c in range(cols):
-            ax = axes[r, c + 1]
-            if c >= len(row) or dead or (tied and c > 0) or scores[r, c] <= 0:
-                ax.set_axis_off()
-                continue
+        kept, ties = _distinct(row, scores[r])
+        for ax in axes[r, 1:]:
+            ax.set_axis_off()
+        for ax, c in zip(axes[r, 1:], kept, strict=False):
             patch = np.asarray(row[c])
+            ax.set_axis_on()
             if patch.dtype == np.uint8:
                 ax.imshow(patch[..., 0] if patch.shape[-1] == 1 else patch, cmap="gray", vmin=0, vmax=255)
             else:
@@ -223,18 +242,21 @@ def patches_figure(
             for spine in ax.spines.values():
                 spine.set_edgecolor("0.6")
             ax.set_title(f"{scores[r, c]:.3g}", fontsize=7, pad=2)
-        over = f" of {searched}" if searched else ""
-        if dead:
-            note_at, text = 1, f"no response: at most {finite.max():.3g} on all{over} images"
-        elif tied:
-            note_at, text = 2, f"all top {len(finite)} tied at {finite[0]:.3g}: one shown"
-        elif 0 < shown < len(row):
-            note_at, text = shown + 1, f"only {shown}{over} images respond above 0"
+        words = []
+        if len(row) and not kept:
+            top = f"at most {finite.max():.3g}" if finite.size else "nothing"
+            words.append(f"no response: {top} on all{over} images")
         else:
-            continue
-        label = axes[r, note_at].text(0.05, 0.5, text, va="center", fontsize=8, color="tab:red",
-                                      transform=axes[r, note_at].transAxes)  # fmt: skip
-        label.set_in_layout(False)  # spills over the empty cells to its right, not into the layout
+            positive = int((finite > 0).sum())
+            if positive < len(row):
+                words.append(f"only {positive}{over} images respond above 0")
+            if ties:
+                words.append(f"{ties} tied patches (the same crop and response) left out")
+        if words:
+            at = axes[r, min(len(kept) + 1, cols)]
+            label = at.text(0.05, 0.5, "\n".join(words), va="center", fontsize=8, color="tab:red",
+                            transform=at.transAxes)  # fmt: skip
+            label.set_in_layout(False)  # spills over the empty cells to its right, not into the layout
     width = max(30, int(12 * (cols + 1)))
     fig.suptitle("\n".join([*textwrap.wrap(title, width), *textwrap.wrap(note, width)]), fontsize=9)
     padded = any(
