@@ -125,6 +125,11 @@ def check_figure(fig: Figure, class_names: list[str] | None = None) -> None:
     for ax in fig.axes:
         if not ax.get_visible() or not ax.axison:
             continue
+        for label in (ax.xaxis.label, ax.yaxis.label):  # axis and colour-bar labels fit too
+            if label.get_text():
+                box = label.get_window_extent(renderer)
+                assert box.x0 >= canvas.x0 - 1 and box.x1 <= canvas.x1 + 1, f"clipped: {label.get_text()!r}"
+                assert box.y0 >= canvas.y0 - 1 and box.y1 <= canvas.y1 + 1, f"clipped: {label.get_text()!r}"
         if hasattr(ax, "_colorbar"):
             assert ax.get_ylabel() or ax.get_xlabel(), "colour bar without a label"
             continue
@@ -197,7 +202,7 @@ def test_layer_figures_use_words_and_the_networks_own_accuracy():
     assert not any("better" in ax.get_xlabel() for ax in fig.axes)
     legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert not any("_" in label for label in legends)  # words, not column names
-    check_figure(cka_heatmap(np.eye(3), ["a", "b", "c"], ["a", "b", "c"], LONG))
+    check_figure(cka_heatmap(np.eye(2), ["blocks.4", "global_pool"], ["blocks.4", "global_pool"], LONG))
     history = pl.DataFrame(
         {"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_accuracy": [0.5, 0.7], "test_accuracy": [0.4, 0.6]}
     )

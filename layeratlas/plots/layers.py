@@ -109,16 +109,20 @@ def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, flo
 
 
 def cka_heatmap(
-    matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], title: str
+    matrix: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str,
+    axis_label: str = "layer",
 ) -> Figure:
     """Annotated heatmap of CKA values in [0, 1] (nan blank)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"matrix {matrix.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
     h, w = matrix.shape
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * w + 3.5), max(3.5, 0.5 * h + 2.5)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.6 * w + 3.5), max(4.5, 0.5 * h + 2.5)), layout="constrained")
     im = ax.imshow(matrix, cmap="magma", vmin=0, vmax=1)
-    colorbar(fig, im, ax, "linear CKA (unbiased; 1 = same up to rotation and scale)")
+    colorbar(fig, im, ax, "linear CKA (unbiased; 0..1)")
     if h * w <= 400:
         for i in range(h):
             for j in range(w):
@@ -127,7 +131,7 @@ def cka_heatmap(
                     ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_xticks(range(w), list(col_labels), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_yticks(range(h), list(row_labels), fontsize=8)
-    ax.set(xlabel="layer", ylabel="layer")
+    ax.set(xlabel=axis_label, ylabel=axis_label)
     set_title(ax, title)
     return fig
 

@@ -375,7 +375,7 @@ def dataset_cka(
     )
     write_table(frame, table)
     title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
-    plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title), figure)
+    plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title, "model / layer"), figure)
 
 
 def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:
