@@ -282,12 +282,18 @@ def quantize_int8(
             source = str(Path(work) / "pre.onnx")
         except Exception as error:  # noqa: BLE001 - optional; quantising the graph as it is works too
             log.warning("int8 pre-processing skipped: %s", error)
+        import onnx
+
+        # The in-graph resize is two MatMuls too: kept in float, so the images enter the network as
+        # the float graph sees them (quantising them would cost grey levels).
+        resize = [n.name for n in onnx.load(source).graph.node if n.name.startswith("/preprocess/")]
         quantize_static(
             source,
             str(tmp),
             Reader(),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            nodes_to_exclude=resize,
             per_channel=per_channel,
             reduce_range=True,
             activation_type=QuantType.QUInt8,
