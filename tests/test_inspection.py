@@ -403,3 +403,22 @@ def test_colour_scattering_network_is_inspected_end_to_end(tmp_path, tiny_config
         tmp_path / "dead.tsv", tmp_path / "dead.png",
     )  # fmt: skip
     assert (tmp_path / "dead.png").is_file()
+
+
+@pytest.mark.parametrize("side", [13, 4, 20])
+def test_fields_after_uneven_adaptive_pooling_follow_the_gradient(side):
+    """A convolution after adaptive pooling (13 -> 5 uneven, 4 -> 5 overlapping copies, 20 -> 5 even):
+    its units' boxes, kept per unit, are where their input gradient is non-zero."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, padding=1), nn.AdaptiveAvgPool2d(5), nn.Conv2d(1, 1, 3, padding=1)
+    ).eval()
+    for p in net.parameters():
+        nn.init.constant_(p, 0.5)
+    traced = trace(net, uses_timm=False)
+    x = torch.ones(1, 1, side, side, requires_grad=True)
+    out = net(x)
+    field = receptive_fields(traced, *shapes(traced, x.detach()))[traced.resolve("2")]
+    for y, xx in ((0, 0), (2, 3), (4, 4), (1, 4)):
+        top, left, bottom, right = field.box(y, xx, (side, side))
+        clipped = (max(top, 0), max(left, 0), min(bottom, side), min(right, side))
+        assert clipped == _gradient_support(net, x, out, 0, y, xx), (side, y, xx)
