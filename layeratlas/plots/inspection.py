@@ -245,7 +245,8 @@ def patches_figure(
         words = []
         if len(row) and not kept:
             top = f"at most {finite.max():.3g}" if finite.size else "nothing"
-            words.append(f"no response: {top} on all{over} images")
+            every = f"all {searched} images" if searched else "every image searched"
+            words.append(f"no response: {top} on {every}")
         else:
             positive = int((finite > 0).sum())
             if positive < len(row):
