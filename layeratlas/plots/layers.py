@@ -78,7 +78,8 @@ def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, flo
         for d_i, dataset in enumerate(datasets):
             sub = part.filter(pl.col("dataset") == dataset)
             x = [layers.index(layer) for layer in sub["layer"]]
-            for c_i, column in enumerate(c for c in columns if c in sub.columns):
+            present = [c for c in columns if c in part.columns and part[c].is_not_null().any()]
+            for c_i, column in enumerate(c for c in present if c in sub.columns):
                 y = sub[column].cast(pl.Float64).to_numpy()
                 words = COLUMN_WORDS.get(column, column.replace("_", " "))
                 label = words if len(datasets) == 1 else f"{words} ({dataset})"
