@@ -1,7 +1,10 @@
 """Export a model truncated at its chosen layers, with preprocessing inside, as TorchScript and ONNX.
 
 The exported extractor takes raw uint8 images (N, H, W, C), any size, 1 or 3 channels, and returns
-one output per chosen layer, named after the layer, in the order the config lists them.
+one output per chosen layer, named after the layer, in the order the config lists them. The TorchScript
+graph refuses another rank, channel count or dtype with a message naming that layout; the ONNX graph
+cannot raise a readable error, so its feeders check with ``layeratlas.extraction.check_images``
+(onnxruntime itself refuses another dtype or rank).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from torch import nn
 
 from layeratlas.io import atomic_path, write_json
 from layeratlas.models.layers import layer_shapes, static_adaptive_pools, truncated_graph
-from layeratlas.models.preprocess import Preprocess
+from layeratlas.models.preprocess import Preprocess, scripted_check_layout
 from layeratlas.models.zoo import Architecture, input_size, model_architecture
 
 ONNX_OPSET = 18
@@ -33,6 +36,10 @@ class LayerExtractor(nn.Module):
         self.layers = list(layers)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # The layout check is traced into TorchScript as a scripted call (it raises there); ONNX cannot
+        # raise, so it is left out of that graph and extraction checks its input in Python.
+        if not torch.onnx.is_in_onnx_export():
+            images = scripted_check_layout()(images)
         out = self.graph(self.preprocess(images))
         return tuple(out[name] for name in self.layers)
 
@@ -115,7 +122,7 @@ def extractor_metadata(name: str, spec: Mapping[str, Any], extractor: LayerExtra
         },
         "preprocessing": {
             "resize": [size, size],
-            "interpolation": "bilinear",
+            "interpolation": "bilinear, antialiased (as torchvision Resize(antialias=True))",
             "channels": arch.channels,
             "mean": list(arch.mean),
             "std": list(arch.std),

@@ -63,6 +63,26 @@ _OPT_LEVELS = {
 }
 
 
+EXPECTED_LAYOUT = "uint8 images of layout NHWC (batch, height, width, channels) with 1 or 3 channels"
+
+
+def check_images(images: Any, where: str = "images") -> None:
+    """Refuse what the exported extractors would misread: a rank other than 4, a channel axis (the last)
+    other than 1 or 3, or a dtype other than uint8, with a message naming the expected layout."""
+    shape, dtype = tuple(images.shape), str(images.dtype).replace("torch.", "")
+    problem = None
+    if len(shape) != 4:
+        problem = f"rank {len(shape)} (shape {shape})"
+    elif shape[3] not in (1, 3):
+        hint = " (this looks like NCHW: move the channel axis last)" if shape[1] in (1, 3) else ""
+        problem = f"{shape[3]} channels in the last axis (shape {shape}){hint}"
+    elif dtype != "uint8":
+        hint = " (floats in [0, 1] would be read as near-black: scale to 0..255 and cast)"
+        problem = f"dtype {dtype}{hint if dtype.startswith('float') else ''}"
+    if problem:
+        raise ValueError(f"{where}: expected {EXPECTED_LAYOUT}, got {problem}")
+
+
 def extraction_options(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``options`` over the defaults of the config schema's ``extraction`` block (its single source)."""
     from layeratlas.config import load_schema
@@ -262,12 +282,18 @@ def quantize_int8(
             source = str(Path(work) / "pre.onnx")
         except Exception as error:  # noqa: BLE001 - optional; quantising the graph as it is works too
             log.warning("int8 pre-processing skipped: %s", error)
+        import onnx
+
+        # The in-graph resize is two MatMuls too: kept in float, so the images enter the network as
+        # the float graph sees them (quantising them would cost grey levels).
+        resize = [n.name for n in onnx.load(source).graph.node if n.name.startswith("/preprocess/")]
         quantize_static(
             source,
             str(tmp),
             Reader(),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            nodes_to_exclude=resize,
             per_channel=per_channel,
             reduce_range=True,
             activation_type=QuantType.QUInt8,
@@ -495,6 +521,7 @@ def extract_features(
     ``extra_files`` (name -> path) are moved into the folder with the features (e.g. the int8 graph).
     Non-finite features stop the run with ``model``, the layer and the images' sample ids.
     """
+    check_images(images, f"model {model}: images" if model else "images")
     if index.height != len(images):
         raise ValueError(f"index has {index.height} rows for {len(images)} images")
     errors = [e for name, how in layers.items() for e in reduction_errors(shapes[name], how, f"layer {name}")]
@@ -588,6 +615,7 @@ def simple_extract(
 ) -> dict[str, np.ndarray]:
     """The plain reference path: one batch at a time, no threads, results in memory (for tests and
     benchmarks; pca layers are not supported here)."""
+    check_images(images)
     names = [o.name for o in session.get_outputs() if o.name in layers]
     input_name = session.get_inputs()[0].name
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}

@@ -18,4 +18,5 @@ analysis.embed_features(
     threads=snakemake.threads,
     table=snakemake.output.table,
     figure=snakemake.output.figure,
+    spec=snakemake.config["models"].get(w.model),  # to mark ImageNet weights used as they are
 )

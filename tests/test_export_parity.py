@@ -20,7 +20,7 @@ from layeratlas.export import build_extractor, example_images, export_onnx, expo
 from layeratlas.models import build_model, get_architecture
 from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
 
-INPUTS = [(1, 8, 1), (3, 8, 1), (2, 32, 3), (5, 20, 3)]  # (batch, side, channels)
+INPUTS = [(1, 8, 1), (3, 8, 1), (2, 32, 3), (5, 20, 3), (2, 90, 1)]  # (batch, side, channels); 90: downscaled
 
 
 # Every architecture of the zoo (and a timm model by name) at its default layers. Input sizes are kept
@@ -214,3 +214,70 @@ def test_every_layer_matches_eager_at_batch_1_and_a_short_last_batch(every_layer
             for layer, a, t, e in zip(extractor.layers, actual, traced, expected, strict=True):
                 _assert_close(a, e.numpy(), 1e-3, 1e-4, f"ONNX {layer} on {what}")
                 _assert_close(t.numpy(), e.numpy(), 1e-5, 1e-6, f"TorchScript {layer} on {what}")
+
+
+# --- input layout and antialiased downscaling ---------------------------------------------------------
+
+SMALL = {"architecture": "small_cnn", "layers": {"pool2": "avg", "relu5": "none"}}
+
+
+@pytest.fixture(scope="module")
+def small_exported(tmp_path_factory):
+    extractor = build_extractor(build_model(SMALL, num_classes=10, seed=0), SMALL)
+    out = tmp_path_factory.mktemp("small")
+    export_torchscript(extractor, example_images(2, 16, 3), out / "extractor.torchscript.pt")
+    export_onnx(extractor, example_images(2, 16, 3), out / "extractor.onnx")
+    return extractor, out
+
+
+def test_downscaling_is_antialiased_like_torchvision_resize(small_exported):
+    """A 512 px image of 1 px stripes shrunk to 28 px is a flat grey (as torchvision's Resize with
+    antialias gives), not the aliased 2 x 2 samples; the exported graphs run the same resize."""
+    extractor, out = small_exported
+    stripes = np.zeros((1, 512, 512, 1), dtype=np.uint8)
+    stripes[:, :, ::2] = 255
+    pre = extractor.preprocess
+    with torch.no_grad():
+        seen = (pre(torch.from_numpy(stripes)) * pre.scale + pre.offset).numpy()  # back to 0..255
+        x = torch.from_numpy(stripes).permute(0, 3, 1, 2).float()
+        reference = torch.nn.functional.interpolate(
+            x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True
+        ).numpy()
+    np.testing.assert_allclose(seen, reference, atol=1e-2)
+    assert seen.min() > 120 and seen.max() < 135  # the mean 127.5, give or take the filter's edge
+    rng = np.random.default_rng(0)
+    for shape in ((2, 300, 77, 1), (1, 29, 28, 3), (1, 9, 9, 3)):  # down, one-pixel down, up
+        images = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        with torch.no_grad():
+            seen = pre(images) * pre.scale + pre.offset
+            x = images.permute(0, 3, 1, 2).float().mean(dim=1, keepdim=True)
+            reference = torch.nn.functional.interpolate(
+                x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True
+            )
+        np.testing.assert_allclose(seen.numpy(), reference.numpy(), atol=1e-2, err_msg=str(shape))
+    scripted = torch.jit.load(str(out / "extractor.torchscript.pt"))
+    session = ort.InferenceSession(str(out / "extractor.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = extractor(torch.from_numpy(stripes))
+        traced = scripted(torch.from_numpy(stripes))
+    onnx_out = session.run(None, {"images": stripes})
+    for layer, e, t, o in zip(extractor.layers, expected, traced, onnx_out, strict=True):
+        _assert_close(t.numpy(), e.numpy(), 1e-5, 1e-6, f"TorchScript {layer} on 512 px stripes")
+        _assert_close(o, e.numpy(), 1e-3, 1e-4, f"ONNX {layer} on 512 px stripes")
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (torch.rand(2, 28, 28, 1), "dtype"),  # floats in [0, 1]
+        (torch.zeros(2, 28, 28, 4, dtype=torch.uint8), "4 channels"),
+        (torch.zeros(2, 28, 28, 2, dtype=torch.uint8), "2 channels"),
+        (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), "28 channels"),  # NCHW
+        (torch.zeros(28, 28, 1, dtype=torch.uint8), "rank 3"),
+    ],
+)
+def test_torchscript_refuses_inputs_it_would_misread(small_exported, bad, expected):
+    _, out = small_exported
+    scripted = torch.jit.load(str(out / "extractor.torchscript.pt"))
+    with pytest.raises(Exception, match=rf"uint8 images of layout NHWC.*1 or 3 channels.*{expected}"):
+        scripted(bad)

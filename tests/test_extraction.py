@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from layeratlas.export import build_extractor, example_images, export_onnx
-from layeratlas.extraction import extract_features, make_session, reduce_features
+from layeratlas.extraction import extract_features, make_session, reduce_features, simple_extract
 from layeratlas.models import build_model
 
 SPEC = {
@@ -456,3 +456,25 @@ def test_non_finite_features_name_model_layer_and_sample_ids(tmp_path):
             model="net",
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32), "dtype float32"),
+        (np.zeros((4, 8, 8, 4), dtype=np.uint8), "4 channels"),
+        (np.zeros((4, 1, 8, 8), dtype=np.uint8), "8 channels.*NCHW"),
+        (np.zeros((4, 8, 8), dtype=np.uint8), "rank 3"),
+    ],
+)
+def test_extraction_refuses_inputs_the_onnx_graph_would_misread(small_cnn_onnx, tmp_path, bad, expected):
+    """The ONNX graph averages whatever axis 3 holds; the feeding code refuses it, naming the layout."""
+    _, path = small_cnn_onnx
+    session = make_session(path, 1)
+    message = rf"expected uint8 images of layout NHWC .* 1 or 3 channels, got .*{expected}"
+    with pytest.raises(ValueError, match=message):
+        simple_extract(session, bad, {"relu5": "none"})
+    index = pl.DataFrame({"sample_id": np.arange(4)})
+    with pytest.raises(ValueError, match="model m: images: " + message):
+        extract_features(session, bad, {"relu5": "none"}, {"relu5": [100]}, tmp_path / "f", index, model="m")
+    assert not (tmp_path / "f").exists()

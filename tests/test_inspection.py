@@ -61,14 +61,17 @@ def test_filter_grids_have_the_models_filter_count_and_shapes():
     assert deeper.shape == (4, 6, 3, 3)  # first 4 filters x all 6 input channels
 
 
-def test_rgb_first_layer_tiles_are_each_filter_scaled_to_0_1():
+def test_rgb_first_layer_tiles_are_each_filter_scaled_symmetrically_around_grey():
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 64, 11, stride=4, padding=2)  # AlexNet's first layer: 64 x 3 x 11 x 11
     weight = conv.weight.detach().numpy()
     tiles = filters.first_layer_tiles(weight, max_filters=64)
     assert tiles.shape == (64, 11, 11, 3)
-    np.testing.assert_allclose(tiles.min(axis=(1, 2, 3)), 0.0)
-    np.testing.assert_allclose(tiles.max(axis=(1, 2, 3)), 1.0)
+    assert tiles.min() >= 0.0 and tiles.max() <= 1.0
+    # zero weight -> 0.5; each filter's largest |weight| reaches 0 or 1
+    np.testing.assert_allclose(np.abs(tiles - 0.5).max(axis=(1, 2, 3)), 0.5)
+    peak = np.abs(weight).max(axis=(1, 2, 3))[:, None, None, None]
+    np.testing.assert_allclose(tiles - 0.5, weight.transpose(0, 2, 3, 1) / (2 * peak))
     # the brightest tile pixel is the largest weight of that filter (channels last)
     for f in (0, 17, 63):
         assert np.unravel_index(tiles[f].argmax(), tiles[f].shape) == np.unravel_index(
@@ -325,3 +328,97 @@ def test_inspection_config_defaults_and_errors(tiny_config):
         error.value
     )
     assert "analyses.inspection.top_k" in str(error.value)
+
+
+def _gradient_support(net: nn.Module, x: torch.Tensor, out: torch.Tensor, c: int, y: int, xx: int):
+    """(top, left, bottom, right), exclusive, of the input pixels one output unit's gradient reaches."""
+    (grad,) = torch.autograd.grad(out[0, c, y, xx], x, retain_graph=True)
+    support = np.argwhere(grad[0].abs().sum(0).numpy() != 0)
+    return (*support.min(axis=0), *(support.max(axis=0) + 1))
+
+
+@pytest.mark.parametrize("side", [320, 112, 224])
+def test_receptive_field_through_adaptive_pooling_is_the_input_gradient_support(side):
+    """AlexNet's avgpool (adaptive, to 6x6) at three input sizes: a 9x9 grid pooled to 6x6 in uneven
+    windows (320 px), a 2x2 grid copied up to 6x6 (112 px) and the even 6x6 (224 px). The boxes equal
+    where one unit's input gradient is non-zero. Positive weights and biases keep every ReLU open, and
+    the max pools become average pools of the same windows (a max sends its gradient to one pixel)."""
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.alexnet(weights=None).eval()
+    for i, m in enumerate(model.features):
+        if isinstance(m, nn.MaxPool2d):
+            model.features[i] = nn.AvgPool2d(m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, nn.Conv2d):
+            nn.init.constant_(m.weight, 1.0 / (m.in_channels * m.kernel_size[0] * m.kernel_size[1]))
+            nn.init.constant_(m.bias, 0.1)
+    head = nn.Sequential(model.features, model.avgpool).eval()
+    traced = trace(model, uses_timm=False)
+    x = (torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)) + 0.1).requires_grad_()
+    out = head(x)
+    assert out.shape[-2:] == (6, 6)
+    field = receptive_fields(traced, *shapes(traced, x.detach()))[traced.resolve("avgpool")]
+    assert not field.whole
+    for y, xx in ((0, 0), (3, 3), (2, 5), (5, 5)):
+        top, left, bottom, right = field.box(y, xx, (side, side))
+        clipped = (max(top, 0), max(left, 0), min(bottom, side), min(right, side))
+        assert clipped == _gradient_support(head, x, out, 0, y, xx), (side, y, xx)
+    if side == 320:  # unit (3, 3) sees rows and columns 62..288 (the old arithmetic said 30..256)
+        assert field.box(3, 3, (side, side))[:2] == (62, 62) and field.box(3, 3, (side, side))[2] == 289
+
+
+def test_colour_scattering_network_is_inspected_end_to_end(tmp_path, tiny_config):
+    """The README's colour scattering model: filters, layer table, activation maps, top patches and dead
+    units all build the network with its options (3 channels), as its features were made."""
+    import polars as pl
+
+    from layeratlas.config import validate_config
+    from layeratlas.data.datasets import ImageDataset, save_dataset
+    from layeratlas.stages import inspect
+
+    spec = {
+        "architecture": "scattering",
+        "input_size": 32,
+        "options": {"J": 2, "channels": 3},
+        "layers": {"scattering": "avg"},
+    }
+    raw = {"datasets": tiny_config["datasets"], "models": {"scat_rgb": spec}}
+    config = validate_config(raw | {"analyses": {"inspection": {"enabled": True, "max_images": 8}}})
+    spec, options = config["models"]["scat_rgb"], config["analyses"]["inspection"]
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 3
+    save_dataset(
+        ImageDataset("rgb", rng.integers(0, 256, (12, 20, 20, 3), dtype=np.uint8), labels, ("a", "b", "c"),
+                     np.array(["test"] * 12)),
+        tmp_path / "data",
+    )  # fmt: skip
+    inspect.network_figures("scat_rgb", spec, None, 0, options, tmp_path / "filters", tmp_path / "t.tsv")
+    assert pl.read_csv(tmp_path / "t.tsv", separator="\t").height > 0
+    inspect.layer_figures(
+        "rgb", "scat_rgb", "scattering", spec, None, tmp_path / "data", "test", 0, options, 1,
+        tmp_path / "maps", tmp_path / "patches.tsv", tmp_path / "patches.png",
+    )  # fmt: skip
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 3 and (tmp_path / "patches.png").stat().st_size
+    inspect.dead_units(
+        "rgb", "scat_rgb", spec, None, tmp_path / "data", "test", 0, options, 1,
+        tmp_path / "dead.tsv", tmp_path / "dead.png",
+    )  # fmt: skip
+    assert (tmp_path / "dead.png").is_file()
+
+
+@pytest.mark.parametrize("side", [13, 4, 20])
+def test_fields_after_uneven_adaptive_pooling_follow_the_gradient(side):
+    """A convolution after adaptive pooling (13 -> 5 uneven, 4 -> 5 overlapping copies, 20 -> 5 even):
+    its units' boxes, kept per unit, are where their input gradient is non-zero."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, padding=1), nn.AdaptiveAvgPool2d(5), nn.Conv2d(1, 1, 3, padding=1)
+    ).eval()
+    for p in net.parameters():
+        nn.init.constant_(p, 0.5)
+    traced = trace(net, uses_timm=False)
+    x = torch.ones(1, 1, side, side, requires_grad=True)
+    out = net(x)
+    field = receptive_fields(traced, *shapes(traced, x.detach()))[traced.resolve("2")]
+    for y, xx in ((0, 0), (2, 3), (4, 4), (1, 4)):
+        top, left, bottom, right = field.box(y, xx, (side, side))
+        clipped = (max(top, 0), max(left, 0), min(bottom, side), min(right, side))
+        assert clipped == _gradient_support(net, x, out, 0, y, xx), (side, y, xx)

@@ -27,27 +27,27 @@ def pick_filter_layers(convs: list[tuple[str, nn.Conv2d]], deeper: int) -> list[
     return [convs[0], *rest[:deeper]]
 
 
-def normalise(tiles: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Scale each tile to [0, 1] over ``axes`` (min -> 0, max -> 1; a constant tile -> 0.5)."""
+def symmetric_rgb(tiles: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Weights as RGB in [0, 1] with zero at mid-grey (0.5): each tile divided by twice its largest
+    |weight| over ``axes`` (an all-zero tile stays grey), so the sign of every weight stays readable."""
     tiles = np.asarray(tiles, dtype=np.float64)
-    low, high = tiles.min(axis=axes, keepdims=True), tiles.max(axis=axes, keepdims=True)
-    span = high - low
-    return np.where(span > 0, (tiles - low) / np.where(span > 0, span, 1), 0.5)
+    peak = np.abs(tiles).max(axis=axes, keepdims=True)
+    return 0.5 + tiles / (2 * np.where(peak > 0, peak, 1.0))
 
 
 def first_layer_tiles(weight: np.ndarray, max_filters: int) -> np.ndarray:
-    """(F, kh, kw, 3) RGB or (F, kh, kw) gray tiles of the first ``max_filters`` filters of a
-    (F, C, kh, kw) weight, each filter normalised on its own; C must be 1 or 3."""
+    """Tiles of the first ``max_filters`` filters of a (F, C, kh, kw) weight: (F, kh, kw, 3) RGB in
+    [0, 1], each filter scaled symmetrically (0.5 = a zero weight), for C = 3; the raw (F, kh, kw)
+    weights for C = 1 (drawn on one colour scale centred on zero)."""
     weight = np.asarray(weight)[:max_filters]
     if weight.shape[1] == 3:
-        return normalise(weight.transpose(0, 2, 3, 1), (1, 2, 3))
+        return symmetric_rgb(weight.transpose(0, 2, 3, 1), (1, 2, 3))
     if weight.shape[1] == 1:
-        return normalise(weight[:, 0], (1, 2))
+        return weight[:, 0].astype(np.float64)
     raise ValueError(f"a first-layer grid needs 1 or 3 input channels, got {weight.shape[1]}")
 
 
 def per_channel_tiles(weight: np.ndarray, max_filters: int, max_inputs: int) -> np.ndarray:
-    """(F', C', kh, kw) gray tiles: the first filters x their first input channels, each filter normalised
-    over all its input channels (so the strength of each input channel stays comparable)."""
-    weight = np.asarray(weight)[:max_filters, :max_inputs]
-    return normalise(weight, (1, 2, 3))
+    """(F', C', kh, kw) raw weights: the first filters x their first input channels (a depthwise
+    convolution has C' = 1), drawn on one colour scale centred on zero so strengths stay comparable."""
+    return np.asarray(weight)[:max_filters, :max_inputs].astype(np.float64)

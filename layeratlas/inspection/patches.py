@@ -114,3 +114,29 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: int = 255) -> 
     if b > t and r > lft:
         out[t - top : b - top, lft - left : r - left] = image[t:b, lft:r]
     return out
+
+
+def clip_wide(box: tuple[int, int, int, int], input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``box`` clipped to the image along each axis where it is at least as wide as the image (a field
+    larger than the input would otherwise show a small image inset in a canvas of padding)."""
+    top, left, bottom, right = box
+    h, w = input_hw
+    if bottom - top >= h:
+        top, bottom = 0, h
+    if right - left >= w:
+        left, right = 0, w
+    return top, left, bottom, right
+
+
+def crop_rgb(
+    image: np.ndarray, box: tuple[int, int, int, int], outside: tuple[float, float, float]
+) -> np.ndarray:
+    """(h, w, 3) float RGB in [0, 1] of ``image`` (H, W, 1 or 3 uint8) cropped to ``box``, with the
+    pixels outside the image (the network's padding) in the colour ``outside``, unlike any gray value."""
+    image = np.asarray(image)
+    inside = crop(np.ones(image.shape[:2] + (1,), dtype=np.uint8), box, fill=0)[..., 0].astype(bool)
+    patch = crop(image, box, fill=0).astype(np.float64) / 255.0
+    if patch.shape[-1] == 1:
+        patch = np.repeat(patch, 3, axis=-1)
+    patch[~inside] = outside
+    return patch

@@ -5,6 +5,11 @@ pixels centred on s + i*j, r pixels wide. A convolution or pooling with kernel k
 dilation d gives r' = r + (d(k-1)) j, j' = j t, s' = s + (d(k-1)/2 - p) j (Araujo et al., Distill 2019).
 Element-wise operations keep the field; a merge (add, concatenation) takes the widest of its inputs;
 anything that leaves no spatial axes (global pooling, flattening, linear layers) sees the whole image.
+
+Adaptive pooling breaks the arithmetic: output unit o pools input units floor(o*n/m) .. ceil((o+1)*n/m)-1
+(n in, m out), windows of uneven width and uneven step (AlexNet's 6x6 pool of a 9x9 grid at 320 px) or
+overlapping copies when m > n (a 2x2 grid upsampled to 6x6 at 112 px). There, and after it, a field
+holds each unit's interval explicitly per axis (``Field.spans``), from the true windows.
 """
 
 from __future__ import annotations
@@ -29,17 +34,23 @@ class Field:
     jump: tuple[float, float]
     start: tuple[float, float]
     whole: bool = False
+    # Per axis, the (low, high-exclusive) input interval of each output position, where the field is not
+    # an arithmetic progression (after adaptive pooling); ``size`` then holds the widest, ``jump`` the mean.
+    spans: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] | None = None
+
+    def span(self, axis: int, pos: int) -> tuple[int, int]:
+        """(low, high-exclusive) input pixels of output position ``pos`` along ``axis`` (0: rows)."""
+        if self.spans is not None:
+            return self.spans[axis][pos]
+        centre = self.start[axis] + pos * self.jump[axis]
+        low = math.floor(centre - (self.size[axis] - 1) / 2 + 1e-9)
+        return low, low + int(round(self.size[axis]))
 
     def box(self, y: int, x: int, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
         """(top, left, bottom, right), bottom/right exclusive, of unit (y, x); may reach past the image."""
         if self.whole:
             return 0, 0, input_hw[0], input_hw[1]
-        out = []
-        for pos, size, jump, start in zip((y, x), self.size, self.jump, self.start, strict=True):
-            centre = start + pos * jump
-            low = math.floor(centre - (size - 1) / 2 + 1e-9)
-            out.append((low, low + int(round(size))))
-        (top, bottom), (left, right) = out
+        (top, bottom), (left, right) = self.span(0, y), self.span(1, x)
         return top, left, bottom, right
 
 
@@ -72,8 +83,48 @@ def window(module: nn.Module, in_hw: tuple[int, int]) -> tuple[tuple, tuple, tup
     return None
 
 
-def step(field: Field, k, s, p, d) -> Field:  # noqa: ANN001
-    """The field after one sliding window (per-axis kernel, stride, padding, dilation)."""
+def _explicit(field: Field, in_hw: tuple[int, int], out_hw: tuple[int, int], windows) -> Field:  # noqa: ANN001
+    """The field of units that each pool the input positions ``windows(axis, o)`` (a range; positions
+    outside the input grid are padding and see nothing): the union of those positions' intervals."""
+    spans, size, jump = [], [], []
+    for axis in (0, 1):
+        axis_spans = []
+        for o in range(out_hw[axis]):
+            seen = [q for q in windows(axis, o) if 0 <= q < in_hw[axis]]
+            if not seen:  # only padding: an empty interval at the nearest edge
+                edge = field.span(axis, 0 if o == 0 else in_hw[axis] - 1)[0]
+                axis_spans.append((edge, edge))
+                continue
+            axis_spans.append((field.span(axis, seen[0])[0], field.span(axis, seen[-1])[1]))
+        spans.append(tuple(axis_spans))
+        size.append(float(max(high - low for low, high in axis_spans)))
+        jump.append(field.jump[axis] * in_hw[axis] / out_hw[axis])
+    return Field(tuple(size), tuple(jump), field.start, spans=(spans[0], spans[1]))
+
+
+def adaptive_step(field: Field, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Field:
+    """The field after adaptive pooling from ``in_hw`` to ``out_hw``, from PyTorch's true windows:
+    output o pools inputs floor(o*n/m) .. ceil((o+1)*n/m) - 1."""
+
+    def windows(axis: int, o: int) -> range:
+        n, m = in_hw[axis], out_hw[axis]
+        return range((o * n) // m, -(-((o + 1) * n) // m))
+
+    return _explicit(field, in_hw, out_hw, windows)
+
+
+def step(field: Field, k, s, p, d, in_hw=None, out_hw=None) -> Field:  # noqa: ANN001
+    """The field after one sliding window (per-axis kernel, stride, padding, dilation). A field with
+    explicit ``spans`` (after adaptive pooling) needs the grid sizes ``in_hw`` and ``out_hw``."""
+    if field.spans is not None:
+        if in_hw is None or out_hw is None:
+            raise ValueError("a field with explicit spans needs the input and output grid sizes")
+        return _explicit(
+            field,
+            in_hw,
+            out_hw,
+            lambda a, o: range(o * s[a] - p[a], o * s[a] - p[a] + d[a] * (k[a] - 1) + 1, d[a]),
+        )
     size, jump, start = [], [], []
     for r, j, st, kk, ss, pp, dd in zip(field.size, field.jump, field.start, k, s, p, d, strict=True):
         span = dd * (kk - 1)
@@ -123,15 +174,21 @@ def receptive_fields(
         module = traced.module(node)
         in_shape = in_shapes.get(node)
         in_hw = tuple(in_shape[-2:]) if in_shape is not None and len(in_shape) >= 4 else tuple(out[-2:])
+        in_hw = (int(in_hw[0]), int(in_hw[1]))
         params = window(module, in_hw) if module is not None else None
         if params is None and node.op == "call_function" and "pool" in getattr(node.target, "__name__", ""):
             params = _function_window(node)
+        out_hw = (int(out[-2]), int(out[-1]))
         if params is not None:
-            fields[node] = step(widest, *params)
+            fields[node] = step(widest, *params, in_hw=in_hw, out_hw=out_hw)
         elif tuple(out[-2:]) == in_hw:
             fields[node] = widest  # element-wise (norm, activation, add, 1x1 spatial shape kept)
-        elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or in_hw[0] % out[-2] == 0:
-            # adaptive pooling (or an unknown operation) that divides the grid: windows of in/out pixels
+        elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or (
+            node.op == "call_function" and "adaptive" in getattr(node.target, "__name__", "")
+        ):
+            fields[node] = adaptive_step(widest, in_hw, out_hw)  # the true, possibly uneven, windows
+        elif in_hw[0] % out[-2] == 0 and widest.spans is None:
+            # an unknown operation that divides the grid: windows of in/out pixels
             k = tuple(max(1, math.ceil(i / o)) for i, o in zip(in_hw, out[-2:], strict=True))
             s = tuple(max(1, i // o) for i, o in zip(in_hw, out[-2:], strict=True))
             if module is None:

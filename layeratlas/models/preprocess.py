@@ -1,13 +1,77 @@
 """Preprocessing that lives inside every exported graph: uint8 NHWC images of any size and 1 or 3
-channels in, the normalised float NCHW tensor the network expects out."""
+channels in, the normalised float NCHW tensor the network expects out.
+
+Resizing is bilinear with antialiasing, as torchvision's ``Resize(antialias=True)``: a downscaled image
+is averaged over each output pixel's footprint instead of sampled at 2 x 2 pixels (a 512 px image of
+1 px stripes becomes a flat ~128, not 18..237). PyTorch's ``interpolate(..., antialias=True)`` does not
+export to ONNX (no symbolic for ``_upsample_bilinear2d_aa``; onnxruntime's own antialiased ``Resize``
+differs from PyTorch by up to 16 grey levels at 4x), so the same triangle filter is written here as two
+small matrix products whose weights are computed from the input size inside the graph: it traces and
+exports with dynamic height and width, and eager, TorchScript and ONNX run the same arithmetic.
+"""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+
+def check_layout(images: torch.Tensor) -> torch.Tensor:
+    """The TorchScript graph's own check (``scripted_check_layout``, so the traced extractor keeps it as
+    control flow).
+    Left out of the ONNX graph, which cannot raise a readable error; ``extraction.check_images`` guards
+    its feeders
+    and onnxruntime itself refuses another dtype or rank."""
+    if images.dim() != 4:
+        raise ValueError(
+            "expected uint8 images of layout NHWC (batch, height, width, channels) with 1 or 3 channels, "
+            "got rank " + str(images.dim())
+        )
+    if images.size(3) != 1 and images.size(3) != 3:
+        raise ValueError(
+            "expected uint8 images of layout NHWC (batch, height, width, channels) with 1 or 3 channels, "
+            "got " + str(images.size(3)) + " channels in the last axis"
+        )
+    if images.dtype != torch.uint8:
+        raise ValueError(
+            "expected uint8 images of layout NHWC (batch, height, width, channels) with 1 or 3 channels, "
+            "got another dtype (floats in [0, 1] would be read as near-black)"
+        )
+    return images
+
+
+@functools.cache
+def scripted_check_layout() -> torch.jit.ScriptFunction:
+    """``check_layout`` compiled once (on first use: scripting at import would slow every import)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script's deprecation notice
+        return torch.jit.script(check_layout)
+
+
+def _resize_weights(line: torch.Tensor, size: int) -> torch.Tensor:
+    """(size, n) weights of torchvision's antialiased bilinear resize of an axis of ``n`` pixels
+    (``line``: any float vector of length n). Output pixel i is centred at (i + 0.5) * n / size; input
+    pixel j weighs max(0, 1 - |j + 0.5 - centre| / max(n / size, 1)), normalised per output pixel.
+    Built from tensor operations only (no Python ints of the input size), so the size stays dynamic."""
+    ones = torch.ones_like(line)
+    centres_in = ones.cumsum(0) - 0.5  # j + 0.5
+    n = ones.sum()
+    scale = n / size
+    support = torch.clamp(scale, min=1.0)
+    centres_out = (torch.arange(size, dtype=line.dtype, device=line.device) + 0.5) * scale
+    weights = torch.relu(1.0 - (centres_in[None, :] - centres_out[:, None]).abs() / support)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def resize_antialiased(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) float -> (N, C, size, size), bilinear with antialiasing (see the module docstring)."""
+    rows = _resize_weights(x[0, 0, :, 0], size)  # (size, H)
+    cols = _resize_weights(x[0, 0, 0, :], size)  # (size, W)
+    return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
 
 
 class Preprocess(nn.Module):
@@ -29,5 +93,5 @@ class Preprocess(nn.Module):
         # traced/exported graph keeps a dynamic channel axis: expand() is a no-op on 3 channels
         # and a mean over 1 channel is the identity.
         x = x.expand(-1, 3, -1, -1) if self.channels == 3 else x.mean(dim=1, keepdim=True)
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        x = resize_antialiased(x, self.size)
         return (x - self.offset) / self.scale

@@ -8,38 +8,64 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from layeratlas.plots import image_for_display
+from layeratlas.plots import (
+    SEQUENTIAL,
+    class_ticks,
+    colorbar,
+    image_for_display,
+    number_format,
+    set_title,
+    suptitle,
+)
 from layeratlas.plots.training import draw_confusion
 
 
-def variance_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Annotated heatmap of a (K, K) matrix; ``class_names`` labels rows and columns in order."""
+def variance_heatmap(
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    *,
+    diagonal: np.ndarray | None = None,
+    unit: str = "squared feature units",
+) -> Figure:
+    """Annotated heatmap of a (K, K) inter-class matrix (squared distances between class means);
+    ``class_names`` labels rows and columns in order. Its zero diagonal (a class with itself) is masked,
+    or shows ``diagonal`` (the intra-class variances, framed) when given. All numbers share one format."""
     matrix = np.asarray(matrix, dtype=np.float64)
     k = len(class_names)
     if matrix.shape != (k, k):
         raise ValueError(f"matrix shape {matrix.shape} does not match {k} class names")
+    off = ~np.eye(k, dtype=bool)
+    shown = np.where(off, matrix, np.nan)
     side = max(4.0, 0.55 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
-    im = ax.imshow(matrix, cmap="viridis")
-    fig.colorbar(im, ax=ax)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side), layout="constrained")
+    cmap = plt.get_cmap(SEQUENTIAL).with_extremes(bad="0.92")
+    finite = shown[np.isfinite(shown)]
+    norm_range = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=norm_range[0], vmax=norm_range[1])
+    colorbar(fig, im, ax, f"squared distance between class means ({unit})")
+    values = np.concatenate([finite, np.asarray(diagonal, float) if diagonal is not None else []])
+    fmt = number_format(values)
     fontsize = 8 if k <= 12 else 6
     for i in range(k):
         for j in range(k):
-            value = matrix[i, j]
-            # viridis is dark at the low end: white text there, black on the bright end.
-            dark = np.isfinite(value) and im.norm(value) < 0.5
-            ax.text(
-                j,
-                i,
-                f"{value:.3g}",
-                ha="center",
-                va="center",
-                color="white" if dark else "black",
-                fontsize=fontsize,
-            )
-    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(k), [str(n) for n in class_names])
-    ax.set_title(title)
+            if i == j:
+                if diagonal is None:
+                    continue
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1))
+                text, colour, style = format(float(diagonal[i]), fmt), "black", "italic"
+            else:
+                value = matrix[i, j]
+                # viridis is dark at the low end: white text there, black on the bright end.
+                dark = np.isfinite(value) and im.norm(value) < 0.5
+                text, colour, style = format(value, fmt), "white" if dark else "black", "normal"
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=fontsize, style=style)
+    names = [str(n) for n in class_names]
+    ax.set_xticks(range(k), names, **class_ticks(names))
+    ax.set_yticks(range(k), names)
+    ax.set(xlabel="class", ylabel="class")
+    note = "diagonal (framed, italic): intra-class variance" if diagonal is not None else "diagonal masked"
+    set_title(ax, f"{title}\n({note})")
     return fig
 
 
@@ -52,9 +78,13 @@ def intra_bar(values: np.ndarray, class_names: Sequence[str], title: str) -> Fig
     x = np.arange(len(values))
     ax.bar(x, values, color="tab:blue")
     mean = float(np.mean(values))
-    ax.axhline(mean, color="black", linestyle="--", linewidth=1, label=f"mean = {mean:.3g}")
-    ax.set_xticks(x, [str(n) for n in class_names], rotation=45, ha="right", rotation_mode="anchor")
-    ax.set(title=title, ylabel="intra-class variance")
+    ax.axhline(
+        mean, color="black", linestyle="--", linewidth=1, label=f"mean = {mean:{number_format(values)}}"
+    )
+    names = [str(n) for n in class_names]
+    ax.set_xticks(x, names, **class_ticks(names))
+    ax.set(xlabel="class", ylabel="intra-class variance (squared feature units)")
+    set_title(ax, title)
     ax.margins(y=0.15)  # headroom so the legend does not cover the bars
     ax.legend(loc="upper right")
     return fig
@@ -66,7 +96,7 @@ def class_mean_images(means: np.ndarray, class_names: Sequence[str], title: str)
     cols = min(k, 10)
     rows = -(-k // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.6), squeeze=False, layout="constrained"
+        rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.8), squeeze=False, layout="constrained"
     )
     for ax in axes.ravel():
         ax.axis("off")
@@ -74,7 +104,7 @@ def class_mean_images(means: np.ndarray, class_names: Sequence[str], title: str)
         image, cmap = image_for_display(image)
         ax.imshow(image.astype(np.float64) / 255.0 if image.ndim == 3 else image, cmap=cmap)
         ax.set_title(str(name), fontsize=8)
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -93,7 +123,7 @@ def confusion_grid(
     cols = min(n, 3)
     rows = -(-n // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(side * cols + 1, (side + 0.5) * rows + 0.3), layout="constrained", squeeze=False
+        rows, cols, figsize=(side * cols + 1, (side + 0.5) * rows + 0.6), layout="constrained", squeeze=False
     )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -102,7 +132,8 @@ def confusion_grid(
             im = draw_confusion(ax, matrix, class_names, max_annotated=12, fontsize=7)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from None
-        ax.set(xlabel="predicted", ylabel="true", title=f"{name}: {accuracies.get(name, float('nan')):.3f}")
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true class")
-    fig.suptitle(title)
+        ax.set(xlabel="predicted class", ylabel="true class")
+        set_title(ax, f"{name}: accuracy {accuracies.get(name, float('nan')):.3f}")
+    colorbar(fig, im, axes.ravel().tolist(), "fraction of the true class", shrink=0.6)
+    suptitle(fig, title)
     return fig

@@ -9,8 +9,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from layeratlas.plots import image_for_display
+from layeratlas.plots import class_colours, colour_of, image_for_display, set_title
+
+THUMBNAILS_PER_CLASS = 15  # at most this many images of each class on a thumbnail map
 
 
 def scatter_classes(
@@ -25,11 +28,24 @@ def scatter_classes(
             coords[mask, 1],
             s=6,
             alpha=0.7,
-            color=cmap(int(c) % cmap.N),
+            color=colour_of(cmap, int(c)),
             label=str(class_names[int(c)]),
             linewidths=0,
         )
     return present
+
+
+def class_legend(ax: Axes, n: int, title: str = "class", **kwargs) -> None:
+    """The class legend beside the axes, titled, in columns of at most 25 entries."""
+    ax.legend(
+        title=title,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        markerscale=3,  # points are tiny; legend dots must be readable
+        frameon=False,
+        ncol=-(-n // 25),
+        **kwargs,
+    )
 
 
 def class_scatter(
@@ -49,40 +65,77 @@ def class_scatter(
     coords, labels = np.asarray(coords), np.asarray(labels)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) != len(labels):
         raise ValueError(f"need coords of shape (n, 2) and n labels, got {coords.shape} and {labels.shape}")
-    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    cmap = class_colours(len(class_names))
     fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
     present = scatter_classes(ax, coords, labels, class_names, cmap)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend(
-        loc="center left",
-        bbox_to_anchor=(1.01, 0.5),
-        markerscale=3,  # points are tiny; legend dots must be readable
-        frameon=False,
-        fontsize="small",
-        ncol=-(-len(present) // 25),  # wrap long legends into columns of at most 25
-    )
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    class_legend(ax, len(present))
+    set_title(ax, title)
     return fig
 
 
+def per_class_sample(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of at most ``cap`` items of each class in ``labels``."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        keep.append(where if len(where) <= cap else rng.choice(where, cap, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.empty(0, dtype=np.int64)
+
+
 def thumbnail_map(
-    coords: np.ndarray, images: np.ndarray, labels: np.ndarray, title: str, *, zoom: float = 1.0
+    coords: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    *,
+    zoom: float = 1.0,
+    class_names: Sequence[str] | None = None,
+    background: tuple[np.ndarray, np.ndarray] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
 ) -> Figure:
-    """The 2-D map with each point drawn as its image, framed in its class colour."""
+    """The 2-D map with each point drawn as its image, framed in its class colour (legend: the class
+    names). ``background`` (coords, labels) of all points is drawn first as small class-coloured dots,
+    so the clusters stay visible under a subsample of thumbnails."""
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     coords = np.asarray(coords, dtype=np.float64)
     if len(coords) != len(images) or len(coords) != len(labels):
         raise ValueError(f"{len(coords)} points, {len(images)} images and {len(labels)} labels")
-    fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")
-    ax.scatter(coords[:, 0], coords[:, 1], s=0)  # sets the limits
-    cmap = plt.get_cmap("tab10")
+    labels = np.asarray(labels)
+    n_classes = len(class_names) if class_names is not None else int(labels.max(initial=0)) + 1
+    names = [str(n) for n in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
+    cmap = class_colours(n_classes)
+    fig, ax = plt.subplots(figsize=(10.5, 9), layout="constrained")
+    if background is not None:
+        bx, by = np.asarray(background[0], dtype=np.float64), np.asarray(background[1])
+        ax.scatter(bx[:, 0], bx[:, 1], s=4, c=[colour_of(cmap, int(c)) for c in by], alpha=0.35, lw=0)
+    else:
+        ax.scatter(coords[:, 0], coords[:, 1], s=0)  # sets the limits
     for (x, y), image, label in zip(coords, images, labels, strict=True):
         image, gray = image_for_display(image)
         box = OffsetImage(image, zoom=zoom, cmap=gray)
         ax.add_artist(
             AnnotationBbox(
-                box, (x, y), frameon=True, pad=0.05, bboxprops={"edgecolor": cmap(int(label) % 10)}
+                box,
+                (x, y),
+                frameon=True,
+                pad=0.05,
+                bboxprops={"edgecolor": colour_of(cmap, int(label)), "linewidth": 1.5},
             )
         )
-    ax.set_title(title)
+    present = [int(c) for c in np.unique(labels)]
+    handles = [
+        Line2D([], [], marker="s", linestyle="", markersize=9, markerfacecolor="none", markeredgewidth=2,
+               markeredgecolor=colour_of(cmap, c), label=names[c])
+        for c in present
+    ]  # fmt: skip
+    ax.legend(
+        handles=handles, title="class (frame)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False
+    )
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    set_title(ax, title)
     return fig

@@ -1,6 +1,7 @@
 """Figures of a network's insides: filter grids, feature maps beside their image, top patches, dead units.
 
-Grids are drawn as one mosaic image per panel (not one axes per tile), so a 64-map figure stays cheap."""
+Grids are drawn as one mosaic image per panel (not one axes per tile), so a 64-map figure stays cheap;
+their axes carry the tile indices."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from layeratlas.plots import DIVERGING, OUTSIDE_IMAGE, SEQUENTIAL, colorbar, set_title, suptitle
 
 
 def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarray:
@@ -28,47 +33,86 @@ def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarr
     return out
 
 
-def _show(ax, image: np.ndarray, **kwargs) -> object:  # noqa: ANN001
-    ax.set_axis_off()
-    if image.ndim == 3:  # RGB with NaN gaps: white there
+def _show(ax: Axes, image: np.ndarray, **kwargs) -> object:
+    if image.ndim == 3:  # RGB with NaN gaps: white there (RGB filters put zero at mid-grey)
         image = np.where(np.isnan(image), 1.0, image)
         return ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
-    cmap = plt.get_cmap(kwargs.pop("cmap", "gray")).with_extremes(bad="white")
+    cmap = plt.get_cmap(kwargs.pop("cmap", "gray")).with_extremes(bad="0.8")  # gaps: not a value colour
     return ax.imshow(np.ma.masked_invalid(image), cmap=cmap, interpolation="nearest", **kwargs)
 
 
+def _index_axes(
+    ax: Axes, shape: tuple[int, int], cols: int, rows: int, gap: int, xlabel: str, ylabel: str, rowstep: int
+) -> None:
+    """Tick every tile column (index) and row (index of its first tile, ``rowstep`` apart) of a mosaic;
+    labels thinned to at most ~16 per axis."""
+    h, w = shape
+    for axis, n, size, step, label in ((ax.xaxis, cols, w, 1, xlabel), (ax.yaxis, rows, h, rowstep, ylabel)):
+        every = max(1, math.ceil(n / 16))
+        where = [i * (size + gap) + (size - 1) / 2 for i in range(0, n, every)]
+        axis.set_ticks(where, [str(i * step) for i in range(0, n, every)])
+        axis.set_label_text(label)
+    ax.tick_params(length=0, labelsize=7)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _square_side(n: int) -> int:
+    return max(1, math.ceil(math.sqrt(n)))
+
+
 def filter_grid(tiles: np.ndarray, title: str, note: str | None = None, per_channel: bool = False) -> Figure:
-    """First-layer tiles (F, kh, kw) gray or (F, kh, kw, 3) RGB as a square grid; with ``per_channel``,
-    (F, C, kh, kw) tiles as one row per filter and one column per input channel."""
-    tiles = np.asarray(tiles)
+    """A square grid of filters with their indices. RGB tiles (F, kh, kw, 3) in [0, 1] with 0.5 = zero
+    (``filters.first_layer_tiles``); raw weights (F, kh, kw), or with ``per_channel`` (F, C, kh, kw) as
+    one row per filter and one column per input channel, on one colour scale symmetric around zero with
+    a colour bar in weight units. Depthwise weights (C = 1) are laid as a square grid of filters."""
+    tiles = np.asarray(tiles, dtype=np.float64)
+    if per_channel and tiles.shape[1] == 1:  # depthwise: one kernel per channel
+        tiles, per_channel = tiles[:, 0], False
     if per_channel:  # (F, C, kh, kw)
         f, c = tiles.shape[:2]
+        cols, rows, rowstep = c, f, 1
         image = mosaic(tiles.reshape(f * c, *tiles.shape[2:]), cols=c)
-        size = (min(14.0, max(5.0, 1.0 + 0.35 * c)), min(14.0, max(3.0, 1.2 + 0.35 * f)))
+        labels = ("input channel", "filter")
+        size = (min(14.0, max(4.6, 2.4 + 0.32 * c)), min(14.0, max(4.0, 1.6 + 0.32 * f)))
     else:
-        image = mosaic(tiles)
-        side = min(12.0, 2.0 + 0.5 * math.sqrt(len(tiles)))
-        size = (side, side + 0.4)
+        cols = _square_side(len(tiles))
+        rows, rowstep = math.ceil(len(tiles) / cols), cols
+        image = mosaic(tiles, cols=cols)
+        labels = ("filter index: column", "filter index: row start")
+        side = min(11.0, 3.0 + 0.5 * math.sqrt(len(tiles)))
+        size = (side + (0 if tiles.ndim == 4 else 1.2), side + 0.6)
     fig, ax = plt.subplots(figsize=size, layout="constrained")
-    _show(ax, image)
-    if note:
-        ax.set_title(note, fontsize="small")
-    fig.suptitle(title)
+    if tiles.ndim == 4 and not per_channel:  # RGB, already in [0, 1]
+        _show(ax, image)
+        scale = "each filter scaled by its largest |weight|: mid-grey = 0"
+    else:
+        peak = float(np.nanmax(np.abs(image))) or 1.0
+        im = _show(ax, image, cmap=DIVERGING, vmin=-peak, vmax=peak)
+        colorbar(fig, im, ax, "weight (0 = white; shared scale)", shrink=0.8)
+        scale = None
+    _index_axes(ax, tiles.shape[-3:-1] if tiles.ndim == 4 and not per_channel else tiles.shape[-2:],
+                cols, rows, 1, *labels, rowstep)  # fmt: skip
+    set_title(ax, "; ".join(p for p in (note, scale) if p), fontsize=8)
+    suptitle(fig, title)
     return fig
 
 
 def _tiles(maps: np.ndarray, channels: int) -> np.ndarray:
-    """The first ``channels`` maps (C, H, W), or a vector (C,) as 1x1 tiles."""
-    maps = np.asarray(maps, dtype=np.float64)[:channels]
-    return maps[:, None, None] if maps.ndim == 1 else maps
+    """The first ``channels`` maps (C, H, W)."""
+    return np.asarray(maps, dtype=np.float64)[:channels]
 
 
 def activation_figure(
     image: np.ndarray, post: np.ndarray, pre: np.ndarray | None, channels: int, title: str, relu: str | None
 ) -> Figure:
     """An input image (H, W, C uint8) beside the first ``channels`` maps of one layer for it: after and
-    (when ``pre`` is given) before the layer's ReLU. Each channel is divided by its largest |response|
-    (over both panels), so weak channels stay visible and a channel reads the same in both panels."""
+    (when ``pre`` is given) before the layer's ReLU. Maps: each channel divided by its largest |response|
+    (over both panels), so weak channels stay visible and a channel reads the same in both panels.
+    A vector layer (units, no map) is drawn as a bar per unit on one shared axis in response units, so
+    magnitudes compare across units."""
+    if np.asarray(post).ndim == 1:
+        return _vector_figure(image, post, pre, title, relu)
     panels = [("after " + relu if relu else "output", _tiles(post, channels))]
     if pre is not None:
         panels.insert(0, ("before " + (relu or "ReLU"), _tiles(pre, channels)))
@@ -78,57 +122,152 @@ def activation_figure(
     fig, axes = plt.subplots(
         1,
         len(panels) + 1,
-        figsize=(3.2 + 4.6 * len(panels), 4.9),
+        figsize=(3.4 + 4.8 * len(panels), 5.4),
         layout="constrained",
         gridspec_kw={"width_ratios": [0.6] + [1.0] * len(panels)},
     )
-    image = np.asarray(image)
-    gray = image.shape[-1] == 1
-    axes[0].imshow(image[..., 0] if gray else image, cmap="gray" if gray else None)
-    axes[0].set_axis_off()
-    axes[0].set_title("input", fontsize="small")
-    kind = "units" if np.asarray(post).ndim == 1 else "channels"
+    _input_panel(axes[0], image)
     for ax, (name, tiles) in zip(axes[1:], panels, strict=True):
+        cols = _square_side(len(tiles))
         im = _show(
             ax,
-            mosaic(tiles / scale),
-            cmap="RdBu_r" if signed else "viridis",
+            mosaic(tiles / scale, cols=cols),
+            cmap=DIVERGING if signed else SEQUENTIAL,
             vmin=-1 if signed else 0,
             vmax=1,
         )
-        ax.set_title(f"{name}: first {len(tiles)} {kind}", fontsize="small")
-    bar = fig.colorbar(im, ax=axes[1:], shrink=0.8)
-    bar.set_label("response / the channel's largest |response|", fontsize="small")
-    fig.suptitle(title)
+        _index_axes(ax, tiles.shape[1:], cols, math.ceil(len(tiles) / cols), 1,
+                    "channel: column", "channel: row start", cols)  # fmt: skip
+        set_title(ax, f"{name}: first {len(tiles)} channels", fontsize=8)
+    colorbar(fig, im, axes[1:], "response / the channel's largest |response| (per channel)", shrink=0.8)
+    suptitle(fig, title)
     return fig
 
 
-def patches_figure(
-    patches: Sequence[Sequence[np.ndarray]], scores: np.ndarray, title: str, note: str
+def _input_panel(ax: Axes, image: np.ndarray) -> None:
+    image = np.asarray(image)
+    gray = image.shape[-1] == 1
+    ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)
+    ax.set_axis_off()
+    ax.set_title("input (as the network sees it)", fontsize=8)
+
+
+def _vector_figure(
+    image: np.ndarray, post: np.ndarray, pre: np.ndarray | None, title: str, relu: str | None
 ) -> Figure:
-    """Row per channel, column per rank: each patch (h, w, C uint8) with its response above it."""
+    """Bar strips of a vector layer's units (all of them), after and before its ReLU, one shared y axis."""
+    panels = [("after " + relu if relu else "output", np.asarray(post, dtype=np.float64))]
+    if pre is not None:
+        panels.insert(0, ("before " + (relu or "ReLU"), np.asarray(pre, dtype=np.float64)))
+    fig = plt.figure(figsize=(11, 2.2 + 2.3 * len(panels)), layout="constrained")
+    grid = fig.add_gridspec(len(panels), 2, width_ratios=[0.22, 1.0])
+    _input_panel(fig.add_subplot(grid[:, 0]), image)
+    low = min(0.0, *(float(v.min()) for _, v in panels))
+    high = max(0.0, *(float(v.max()) for _, v in panels))
+    first = None
+    for i, (name, values) in enumerate(panels):
+        ax = fig.add_subplot(grid[i, 1], sharex=first, sharey=first)
+        first = first or ax
+        units = np.arange(len(values))
+        colours = np.where(values >= 0, "tab:blue", "tab:red")
+        ax.bar(units, values, width=1.0, color=colours, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlim(-0.5, len(values) - 0.5)
+        ax.set_ylim(low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1))
+        active = int((values > 0).sum())
+        ax.set(ylabel="response", xlabel="unit" if i == len(panels) - 1 else "")
+        text = f"{name}: all {len(values)} units, one scale ({active} above 0; max {values.max():.3g})"
+        set_title(ax, text, fontsize=8)
+    suptitle(fig, title)
+    return fig
+
+
+def _distinct(row: Sequence[np.ndarray], scores: np.ndarray) -> tuple[list[int], int]:
+    """Ranks to show of one channel: those responding above 0, less ties (a patch equal to one already
+    kept, with the same response: e.g. a unit that sees only background and padding on many images).
+    Returns the kept ranks and how many tied ones were left out."""
+    kept: list[int] = []
+    ties = 0
+    for c in range(min(len(row), len(scores))):
+        if not scores[c] > 0:
+            continue
+        patch = np.asarray(row[c], dtype=np.float64)
+        if any(
+            np.isclose(scores[c], scores[k], rtol=1e-4, atol=0)
+            and patch.shape == np.shape(row[k])
+            and np.allclose(patch, np.asarray(row[k], dtype=np.float64), atol=1 / 255 + 1e-9)
+            for k in kept
+        ):
+            ties += 1
+            continue
+        kept.append(c)
+    return kept, ties
+
+
+def patches_figure(
+    patches: Sequence[Sequence[np.ndarray]],
+    scores: np.ndarray,
+    title: str,
+    note: str,
+    *,
+    searched: int | None = None,
+) -> Figure:
+    """Row per channel, best first: each patch ((h, w, 3) float RGB in [0, 1], or (h, w, C) uint8) with
+    its response above it. A channel whose best response is at most 0 on every image is marked "no
+    response" instead of showing arbitrary images; ranks at most 0 are left out (with a count), and so
+    are ties: a patch identical to one shown, at the same response (counted too)."""
+    scores = np.asarray(scores, dtype=np.float64)
     rows = len(patches)
     cols = max((len(r) for r in patches), default=1)
     fig, axes = plt.subplots(
-        rows, cols + 1, figsize=(1.3 * (cols + 1), 1.35 * rows + 0.8), squeeze=False, layout="constrained"
+        rows, cols + 1, figsize=(1.3 * (cols + 1), 1.35 * rows + 1.3), squeeze=False, layout="constrained"
     )
+    over = f" of {searched}" if searched else ""
     for r, row in enumerate(patches):
         axes[r, 0].set_axis_off()
-        axes[r, 0].text(0.5, 0.5, f"channel {r}", ha="center", va="center", fontsize="small")
-        for c in range(cols):
-            ax = axes[r, c + 1]
-            if c >= len(row):
-                ax.set_axis_off()
-                continue
+        axes[r, 0].text(0.5, 0.5, f"channel {r}", ha="center", va="center", fontsize=8)
+        finite = scores[r][np.isfinite(scores[r])]
+        kept, ties = _distinct(row, scores[r])
+        for ax in axes[r, 1:]:
+            ax.set_axis_off()
+        for ax, c in zip(axes[r, 1:], kept, strict=False):
             patch = np.asarray(row[c])
-            ax.imshow(patch[..., 0] if patch.shape[-1] == 1 else patch, cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])  # a frame, not axis off: the white padding outside the image stays visible
+            ax.set_axis_on()
+            if patch.dtype == np.uint8:
+                ax.imshow(patch[..., 0] if patch.shape[-1] == 1 else patch, cmap="gray", vmin=0, vmax=255)
+            else:
+                ax.imshow(np.clip(patch, 0, 1), interpolation="nearest")
+            ax.set_xticks([])  # a frame, not axis off: the patch's edge stays visible
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_edgecolor("0.6")
-            ax.set_title(f"{scores[r, c]:.3g}", fontsize="x-small", pad=2)
+            ax.set_title(f"{scores[r, c]:.3g}", fontsize=7, pad=2)
+        words = []
+        if len(row) and not kept:
+            top = f"at most {finite.max():.3g}" if finite.size else "nothing"
+            every = f"all {searched} images" if searched else "every image searched"
+            words.append(f"no response: {top} on {every}")
+        else:
+            positive = int((finite > 0).sum())
+            if positive < len(row):
+                words.append(f"only {positive}{over} images respond above 0")
+            if ties:
+                words.append(f"{ties} tied patches (the same crop and response) left out")
+        if words:
+            at = axes[r, min(len(kept) + 1, cols)]
+            label = at.text(0.05, 0.5, "\n".join(words), va="center", fontsize=8, color="tab:red",
+                            transform=at.transAxes)  # fmt: skip
+            label.set_in_layout(False)  # spills over the empty cells to its right, not into the layout
     width = max(30, int(12 * (cols + 1)))
-    fig.suptitle("\n".join([title, *textwrap.wrap(note, width)]), fontsize="medium")
+    fig.suptitle("\n".join([*textwrap.wrap(title, width), *textwrap.wrap(note, width)]), fontsize=9)
+    padded = any(
+        p.dtype != np.uint8 and np.all(np.isclose(p, OUTSIDE_IMAGE), axis=-1).any()
+        for row in patches
+        for p in map(np.asarray, row)
+    )
+    if padded:  # say what the orange is, where it appears
+        fig.legend(handles=[Patch(color=OUTSIDE_IMAGE, label="outside the image (padding)")],
+                   loc="outside lower center", frameon=False)  # fmt: skip
     return fig
 
 
@@ -136,13 +275,14 @@ def dead_units_figure(table: pl.DataFrame, title: str) -> Figure:
     """Horizontal bar per layer of the fraction of dead channels (with the count)."""
     layers = table["layer"].to_list()
     fractions = table["dead_fraction"].to_numpy()
-    fig, ax = plt.subplots(figsize=(7.0, 1.2 + 0.22 * max(len(layers), 1)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.0, 1.6 + 0.22 * max(len(layers), 1)), layout="constrained")
     y = np.arange(len(layers))
     ax.barh(y, fractions, color="tab:red")
     for i, (dead, channels) in enumerate(zip(table["dead"], table["channels"], strict=True)):
-        ax.text(min(fractions[i], 1.0) + 0.01, i, f"{dead}/{channels}", va="center", fontsize="x-small")
-    ax.set_yticks(y, layers, fontsize="x-small" if len(layers) > 15 else "small")
+        ax.text(min(fractions[i], 1.0) + 0.01, i, f"{dead}/{channels}", va="center", fontsize=7)
+    ax.set_yticks(y, layers, fontsize=7 if len(layers) > 15 else 8)
     ax.invert_yaxis()  # forward order top to bottom
     ax.set_xlim(0, 1.1)
-    ax.set(xlabel="fraction of channels never above 0", title=title)
+    ax.set(xlabel="fraction of channels never above 0", ylabel="ReLU layer (input to output)")
+    set_title(ax, title)
     return fig

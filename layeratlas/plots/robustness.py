@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from layeratlas.plots import class_colours, suptitle
 from layeratlas.plots.embeddings import scatter_classes
 
 
@@ -44,9 +45,11 @@ def accuracy_vs_severity(table: pl.DataFrame, corruption: str, title: str) -> Fi
                 ax.axhline(float(clean[0]), color=color, linestyle="--", linewidth=1)
         severities = sorted(set(rows["severity"].to_list()))
         ax.set_xticks(severities)
-        ax.set(title=model, xlabel="severity", ylabel="accuracy (dashed: clean)", ylim=(0, 1.02))
+        ax.set(
+            title=model, xlabel="corruption severity", ylabel="test accuracy (dashed: clean)", ylim=(0, 1.02)
+        )
         ax.legend(fontsize="x-small", loc="lower left")
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -74,7 +77,7 @@ def drift_figure(table: pl.DataFrame, layers: Sequence[str], title: str) -> Figu
     axes[1].axhline(0, color="black", linewidth=0.8)
     axes[0].set_ylim(top=1.02)
     axes[1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -87,7 +90,7 @@ def pca_grid(
     title: str,
 ) -> Figure:
     """A grid of class scatters: ``coords[(row, column)]`` (n, 2), axes shared within each row."""
-    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    cmap = class_colours(len(class_names))
     fig, axes = plt.subplots(
         len(rows),
         len(columns),
@@ -105,6 +108,6 @@ def pca_grid(
             scatter_classes(ax, xy, y, class_names, cmap)
             ax.set(title=f"{row} on {column}", xlabel="PC 1", ylabel="PC 2")
     handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right center", markerscale=3, frameon=False, fontsize="small")
-    fig.suptitle(title)
+    fig.legend(handles, names, title="class", loc="outside right center", markerscale=3, frameon=False)
+    suptitle(fig, title)
     return fig

@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator
 
+from layeratlas.plots import CORRECT, WRONG, class_ticks, colorbar, set_title, suptitle
+
 _HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
@@ -32,10 +34,10 @@ def training_curves(history: pl.DataFrame, title: str) -> Figure:
                 markersize=4,
                 label=split,
             )
-        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss" if metric == "loss" else "accuracy", title=metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -67,7 +69,7 @@ def draw_confusion(
                     )
     ticks = np.arange(k) if k <= 30 else []
     labels = [str(c) for c in class_names] if k <= 30 else []
-    ax.set_xticks(ticks, labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=fontsize)
+    ax.set_xticks(ticks, labels, fontsize=fontsize, **class_ticks(labels))
     ax.set_yticks(ticks, labels, fontsize=fontsize)
     return image
 
@@ -79,8 +81,9 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], title: str)
     fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
     image = draw_confusion(ax, counts, class_names)
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set(xlabel="predicted class", ylabel="true class", title=f"{title} (accuracy {accuracy:.3f})")
-    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    ax.set(xlabel="predicted class", ylabel="true class")
+    set_title(ax, f"{title} (accuracy {accuracy:.3f})")
+    colorbar(fig, image, ax, "fraction of the true class")
     return fig
 
 
@@ -93,20 +96,32 @@ def top_losses_figure(
     title: str,
     columns: int = 4,
 ) -> Figure:
-    """A grid of uint8 NHWC ``images`` titled ``predicted / true / loss`` (as fastai's plot_top_losses)."""
+    """A grid of uint8 NHWC ``images`` titled ``predicted / true / loss`` (as fastai's plot_top_losses);
+    correctly classified ones (the highest losses of a good model can be right answers given with little
+    confidence) are framed and titled in green and marked "correct", the others in red."""
     images = np.asarray(images)
     n = len(images)
     if not (n == len(labels) == len(predicted) == len(losses)):
         raise ValueError("images, labels, predictions and losses differ in length")
     columns = max(1, min(columns, n))
     rows = max(1, -(-n // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.4 * columns, 2.7 * rows + 0.8), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, y, p, loss in zip(axes.flat, images, labels, predicted, losses, strict=False):
         gray = image.shape[-1] == 1
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)
-        ax.set_title(f"{class_names[p]} / {class_names[y]}\nloss {loss:.2f}", fontsize="small")
-    fig.suptitle(f"{title}\n(predicted / true, highest loss first)")
-    fig.tight_layout()
+        right = int(p) == int(y)
+        colour = CORRECT if right else WRONG
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set(edgecolor=colour, linewidth=2.5 if right else 1.5)
+        mark = "correct" if right else "wrong"
+        ax.set_title(f"{class_names[p]} / {class_names[y]} ({mark})\nloss {loss:.2f}", color=colour)
+    n_right = sum(int(p) == int(y) for p, y in zip(predicted, labels, strict=True))
+    suptitle(fig, f"{title} (predicted / true, highest loss first; {n_right} of {n} correct, green)")
     return fig

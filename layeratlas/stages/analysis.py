@@ -63,7 +63,10 @@ def embed_features(
     threads: int,
     table: Pathish,
     figure: Pathish,
+    spec: Mapping[str, Any] | None = None,
 ) -> None:
+    """2-D map of one layer's features (``spec``: the model's config, to mark ImageNet weights used as
+    they are in the title)."""
     from layeratlas.analysis.embeddings import embed, embedding_table, fitted_on
 
     features, index, class_names = load_layer(features_dir, dataset_dir, layer, split)
@@ -74,14 +77,25 @@ def embed_features(
     write_parquet(embedding_table(coords, index["sample_id"].to_numpy(), labels, class_names), table)
     names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
     title = (
-        f"{names[method]} of {model} / {layer} on {dataset} ({split}, n={len(labels)}, d={features.shape[1]})"
+        f"{names[method]} of {model}{weights_note(spec)} / {layer} on {dataset} "
+        f"({split}, n={len(labels)}, d={features.shape[1]})"
     )
     if sampled := fitted_on(len(labels), options if method != "pca" else None):
         title += f"\n{sampled}"
-    fig = embedding_plots.class_scatter(
-        coords, labels, class_names, title, xlabel=f"{names[method]} 1", ylabel=f"{names[method]} 2"
-    )
+    axis = [f"{names[method]} {i}" for i in (1, 2)]
+    if method == "pca":  # coords are the full PCA's projections: their variance / the total variance
+        total = float(np.asarray(features, dtype=np.float64).var(axis=0).sum())
+        ratio = coords.astype(np.float64).var(axis=0) / total if total > 0 else np.full(2, np.nan)
+        axis = [f"PC {i + 1} ({100 * r:.1f}% of the variance)" for i, r in enumerate(ratio)]
+    fig = embedding_plots.class_scatter(coords, labels, class_names, title, xlabel=axis[0], ylabel=axis[1])
     plots.save_figure(fig, figure)
+
+
+def weights_note(spec: Mapping[str, Any] | None) -> str:
+    """ ", ImageNet, not fine-tuned" for a model with ImageNet weights and no training of its own."""
+    if spec and spec.get("weights") == "imagenet" and not spec.get("train") and not spec.get("snapshot_of"):
+        return " (ImageNet, not fine-tuned)"
+    return ""
 
 
 def class_variance(
@@ -105,7 +119,10 @@ def class_variance(
     write_table(variance.inter_table(v, class_names), inter)
     names = [class_names[c] for c in v.classes]
     where = f"{model} / {layer} on {dataset} ({split})"
-    plots.save_figure(class_plots.variance_heatmap(v.inter, names, f"Inter-class variance: {where}"), heatmap)
+    plots.save_figure(
+        class_plots.variance_heatmap(v.inter, names, f"Inter-class variance: {where}", diagonal=v.intra),
+        heatmap,
+    )
     plots.save_figure(class_plots.intra_bar(v.intra, names, f"Intra-class variance: {where}"), intra_bar)
     row = {
         "dataset": dataset,
@@ -294,9 +311,19 @@ def summarize_layers(summaries: list[Pathish], order: Mapping[str, list[str]], t
     log.info("summary of %d layers, columns %s", frame.height, frame.columns)
 
 
-def plot_metrics_vs_depth(model: str, table: Pathish, figure: Pathish) -> None:
+def plot_metrics_vs_depth(
+    model: str, table: Pathish, figure: Pathish, training_metrics: Pathish | None = None
+) -> None:
+    """Metrics versus depth of one model; ``training_metrics`` (its training run's metrics.json, where
+    it was trained) adds the network's own test accuracy as a reference line."""
+    reference = {}
+    if training_metrics is not None and Path(training_metrics).is_file():
+        metrics = read_json(training_metrics)
+        reference[f"the network's own test accuracy ({metrics.get('dataset', '?')})"] = float(
+            metrics["test_accuracy"]
+        )
 
-    plots.save_figure(layer_plots.metrics_vs_depth(pl.read_parquet(table), model), figure)
+    plots.save_figure(layer_plots.metrics_vs_depth(pl.read_parquet(table), model, reference), figure)
 
 
 def dataset_cka(
@@ -348,7 +375,7 @@ def dataset_cka(
     )
     write_table(frame, table)
     title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
-    plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title), figure)
+    plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title, "model / layer"), figure)
 
 
 def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:
@@ -446,12 +473,14 @@ def thumbnail_map(
     seed: int,
     figure: Pathish,
 ) -> None:
-    """The embedding's map with a seeded sample of points drawn as their images."""
+    """The embedding's map: every point as a small class-coloured dot, and a seeded sample of at most
+    ``max_points`` of them (at most THUMBNAILS_PER_CLASS of each class) drawn as their images."""
 
-    table = pl.read_parquet(embedding)
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(table.height, size=min(max_points, table.height), replace=False))
-    table = table[keep]
+    full = pl.read_parquet(embedding)
+    labels = full["label"].to_numpy()
+    n_classes = max(1, len(np.unique(labels)))
+    cap = max(1, min(embedding_plots.THUMBNAILS_PER_CLASS, max_points // n_classes))
+    table = full[embedding_plots.per_class_sample(labels, cap, seed)]
     dataset_dir = Path(dataset_dir)
     images = np.load(dataset_dir / "images.npy", mmap_mode="r")
     index = pl.read_parquet(dataset_dir / "index.parquet")
@@ -462,6 +491,22 @@ def thumbnail_map(
         zoom = 24.0 / thumbs.shape[1]
     coords = np.column_stack([table["x"].to_numpy(), table["y"].to_numpy()])
     names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-    title = f"{names.get(method, method)} of {model} / {layer} on {dataset}: {len(rows)} images"
-    fig = embedding_plots.thumbnail_map(coords, thumbs, table["label"].to_numpy(), title, zoom=zoom)
+    splits = ", ".join(sorted(set(index["split"].to_numpy()[rows].astype(str))))
+    title = (
+        f"{names.get(method, method)} of {model} / {layer} on {dataset} ({splits}): {len(rows)} of "
+        f"{full.height} images drawn, at most {cap} per class (dots: all {full.height})"
+    )
+    class_names = read_json(dataset_dir / "dataset.json")["class_names"]
+    axis = [f"{names.get(method, method)} {i}" for i in (1, 2)]
+    fig = embedding_plots.thumbnail_map(
+        coords,
+        thumbs,
+        table["label"].to_numpy(),
+        title,
+        zoom=zoom,
+        class_names=class_names,
+        background=(np.column_stack([full["x"].to_numpy(), full["y"].to_numpy()]), labels),
+        xlabel=axis[0],
+        ylabel=axis[1],
+    )
     plots.save_figure(fig, figure)

@@ -46,9 +46,9 @@ def _atomic_dir(path: Pathish) -> Iterator[Path]:
 def _network(name: str, spec: Mapping[str, Any], checkpoint: Pathish | None, seed: int):  # noqa: ANN202
     from layeratlas.inspection.graph import trace
     from layeratlas.models.preprocess import Preprocess
-    from layeratlas.models.zoo import get_architecture, input_size
+    from layeratlas.models.zoo import input_size, model_architecture
 
-    arch = get_architecture(spec["architecture"])
+    arch = model_architecture(spec)  # with its options: a colour scattering network takes 3 channels
     model = load_model(name, spec, checkpoint, seed)
     size = input_size(spec)
     preprocess = Preprocess(size, arch.channels, arch.mean, arch.std).eval()
@@ -57,9 +57,11 @@ def _network(name: str, spec: Mapping[str, Any], checkpoint: Pathish | None, see
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, H, W, C) images as the network sees them before normalisation: resized to ``size``
-    with the exported graph's bilinear interpolation (colour kept, for display)."""
+    with the exported graph's antialiased bilinear resize (colour kept, for display)."""
+    from layeratlas.models.preprocess import resize_antialiased
+
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = resize_antialiased(x, size)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -116,19 +118,27 @@ def network_figures(
         for i, (name, conv) in enumerate(chosen):
             weight = conv.weight.detach().float().numpy()
             shape = " x ".join(map(str, weight.shape))
+            title = f"{model} / {name}: weight {shape}"
             if i == 0 and weight.shape[1] in (1, 3):
                 tiles = filters.first_layer_tiles(weight, options["channels"])
-                note = f"first {len(tiles)} filters" if len(tiles) < len(weight) else "all filters"
-                fig = inspection_plots.filter_grid(tiles, f"{model} / {name}: weight {shape}", note)
-            else:
-                tiles = filters.per_channel_tiles(weight, opts["count"], opts["input_channels"])
                 note = (
-                    f"rows: first {tiles.shape[0]} filters; "
-                    f"columns: their first {tiles.shape[1]} input channels"
+                    f"first {len(tiles)} of {len(weight)} filters"
+                    if len(tiles) < len(weight)
+                    else "all filters"
                 )
-                fig = inspection_plots.filter_grid(
-                    tiles, f"{model} / {name}: weight {shape}", note, per_channel=True
+                fig = inspection_plots.filter_grid(tiles, title, note)
+            else:
+                depthwise = weight.shape[1] == 1
+                # a depthwise convolution has one kernel per channel: show more of them, as a square grid
+                count = max(opts["count"], options["channels"]) if depthwise else opts["count"]
+                tiles = filters.per_channel_tiles(weight, count, opts["input_channels"])
+                note = (
+                    f"depthwise: one kernel per channel, first {tiles.shape[0]} of {len(weight)}"
+                    if depthwise
+                    else f"rows: first {tiles.shape[0]} of {len(weight)} filters; "
+                    f"columns: their first {tiles.shape[1]} of {weight.shape[1]} input channels"
                 )
+                fig = inspection_plots.filter_grid(tiles, title, note, per_channel=True)
             plots.save_figure(fig, tmp / f"{name}.png")
             log.info("filters of %s / %s: %s", model, name, shape)
 
@@ -153,7 +163,7 @@ def layer_figures(
     from layeratlas.inspection.activations import layer_maps, select_images
     from layeratlas.inspection.graph import forward_nodes
     from layeratlas.inspection.layer_table import shapes
-    from layeratlas.inspection.patches import TopUnits, crop, top_table, update_top
+    from layeratlas.inspection.patches import TopUnits, clip_wide, crop_rgb, top_table, update_top
     from layeratlas.inspection.receptive_field import receptive_fields
 
     torch.set_num_threads(max(1, threads))
@@ -200,18 +210,26 @@ def layer_figures(
         views = _resize(images[picked], size) if picked else []
         patches.append(
             [
-                crop(view, field.box(int(top.y[c, r]), int(top.x[c, r]), (size, size)))
+                crop_rgb(
+                    view,
+                    clip_wide(field.box(int(top.y[c, r]), int(top.x[c, r]), (size, size)), (size, size)),
+                    plots.OUTSIDE_IMAGE,
+                )
                 for r, view in enumerate(views)
             ]
         )
     rf = "the whole image" if field.whole else "x".join(str(int(s)) for s in field.size) + " px"
+    wide = not field.whole and max(field.size) >= size
     note = (
-        f"top {options['top_k']} of {len(images)} images per channel; patch = receptive field "
-        f"({rf} of the {size} px input; white = outside the image)"
+        f"top {options['top_k']} of {len(images)} images per channel (response above each); "
+        f"patch = the unit's receptive field ({rf} of the {size} px input"
+        + ("; wider than the input, so clipped to the image" if wide else "")
+        + ")"
     )
-    plots.save_figure(
-        inspection_plots.patches_figure(patches, top.score, f"Top patches: {where}", note), patches_figure
+    fig = inspection_plots.patches_figure(
+        patches, top.score, f"Top patches: {where}", note, searched=len(images)
     )
+    plots.save_figure(fig, patches_figure)
     log.info("%s: top patches written (%s)", where, rf)
 
 
