@@ -9,6 +9,7 @@ cannot raise a readable error, so its feeders check with ``layeratlas.extraction
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from layeratlas.io import atomic_path, write_json
+from layeratlas.io import save_torch, write_bytes, write_json
 from layeratlas.models.layers import layer_shapes, static_adaptive_pools, truncated_graph
 from layeratlas.models.preprocess import Preprocess, scripted_check_layout
 from layeratlas.models.zoo import Architecture, input_size, model_architecture
@@ -62,8 +63,7 @@ def export_torchscript(extractor: LayerExtractor, example: torch.Tensor, path: s
         # Tracer and deprecation warnings are expected here; parity tests check the result.
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(extractor, example, check_trace=False)
-    with atomic_path(path) as tmp:
-        traced.save(str(tmp))
+    save_torch(traced, path)  # through Python's writer: a full disk names the file instead of aborting
 
 
 def export_onnx(extractor: LayerExtractor, example: torch.Tensor, path: str | os.PathLike) -> None:
@@ -74,18 +74,20 @@ def export_onnx(extractor: LayerExtractor, example: torch.Tensor, path: str | os
     """
     axes = {INPUT_NAME: {0: "batch", 1: "height", 2: "width", 3: "channels"}}
     axes.update({name: {0: "batch"} for name in extractor.layers})
-    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+    buffer = io.BytesIO()  # serialised in memory, written by Python: a full disk names the file
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             extractor,
             (example,),
-            str(tmp),
+            buffer,
             input_names=[INPUT_NAME],
             output_names=extractor.layers,
             dynamic_axes=axes,
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
+    write_bytes(buffer.getvalue(), path)
     import onnx
 
     onnx.checker.check_model(str(path))

@@ -325,3 +325,31 @@ def test_robustness_analyses_refuse_non_finite_features_with_sample_ids(tmp_path
     with pytest.raises(NonFiniteError, match=expected):
         feature_drift("m", "l", folder, [], tmp_path / "out" / "drift")
     assert not (tmp_path / "out").exists()
+
+
+def test_exported_graphs_and_checkpoints_on_a_full_disk_name_the_file(tmp_path, monkeypatch):
+    """export_model and train_model write through Python, so a full disk is a DiskFullError naming the
+    file (torch's C++ writers abort the process instead), and no partial file is left."""
+    import errno
+    from pathlib import Path
+
+    from layeratlas.export import build_extractor, example_images, export_onnx, export_torchscript
+    from layeratlas.io import DiskFullError
+    from layeratlas.models.zoo import build_model, save_checkpoint
+
+    spec = {"architecture": "small_cnn", "weights": "none", "layers": {"relu5": "none"}, "options": {}}
+    model = build_model(spec, num_classes=10, seed=0)
+    extractor = build_extractor(model, spec)
+
+    def full(self, data):  # noqa: ANN001, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    for write, name in (
+        (lambda p: export_onnx(extractor, example_images(channels=1), p), "extractor.onnx"),
+        (lambda p: export_torchscript(extractor, example_images(channels=1), p), "extractor.torchscript.pt"),
+        (lambda p: save_checkpoint(model, spec, 10, p), "checkpoint.pt"),
+    ):
+        with pytest.raises(DiskFullError, match=f"no space left on device while writing .*{name}"):
+            write(tmp_path / name)
+    assert _leftovers(tmp_path) == []

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from layeratlas.io import atomic_path
+from layeratlas.io import save_torch
 from layeratlas.models.efficientnet import create_efficientnet_lite0, load_packaged_imagenet_weights
 from layeratlas.models.heads import ConcatPool, linear_head, mlp_head
 from layeratlas.models.small_cnn import SmallCNN
@@ -378,16 +378,8 @@ def build_model(spec: Mapping[str, Any], num_classes: int | None = None, seed: i
 
 def save_checkpoint(model: nn.Module, spec: Mapping[str, Any], num_classes: int, path: Any) -> None:
     base = _original_head_size(model, spec, num_classes)
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "spec": dict(spec),
-                "num_classes": num_classes,
-                "base_classes": base,
-                "state_dict": model.state_dict(),
-            },
-            tmp,
-        )
+    checkpoint = {"spec": dict(spec), "num_classes": num_classes, "base_classes": base}
+    save_torch({**checkpoint, "state_dict": model.state_dict()}, path)  # a full disk names the file
 
 
 def _original_head_size(model: nn.Module, spec: Mapping[str, Any], num_classes: int) -> int:
