@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,14 @@ def tiny_config() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (shared by the workflow and fault tests)."""
+    """One complete run of the tiny config (shared by the workflow and fault tests).
+
+    ``LAYERATLAS_TINY_RUN``: a folder where this run was already made (.ci/run makes it, and its report,
+    with the dependencies of ``pip install -e .`` alone, before the test extras are installed); the same
+    command then only confirms it is complete."""
     from tests.snakemake_runs import snakemake
 
-    workdir = tmp_path_factory.mktemp("tiny_run")
+    prebuilt = os.environ.get("LAYERATLAS_TINY_RUN")
+    workdir = Path(prebuilt) if prebuilt else tmp_path_factory.mktemp("tiny_run")
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", str(TINY_CONFIG))
     return workdir
