@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from layeratlas.logs import log_to_file
-from layeratlas.report import stages
+from layeratlas.stages import report as stages
 
 log_to_file(snakemake.log[0])
 stages.dataset_overview(

@@ -1,5 +1,5 @@
 from layeratlas.logs import log_to_file
-from layeratlas.report import stages
+from layeratlas.stages import report as stages
 
 log_to_file(snakemake.log[0])
 stages.atlas(
