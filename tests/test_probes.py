@@ -175,3 +175,16 @@ def test_random_forest_is_bounded_by_max_samples_and_says_so():
         xtr, ytr, xva, yva, xte, yte, classifiers=["random_forest"], n_estimators=5, max_samples=None
     )
     assert "120 of 120" in full.table["note"][0]
+
+
+def test_scores_and_confusion_match_scikit_learn_with_unseen_and_missing_classes():
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    from layeratlas.analysis.probes import _scores, confusion_matrix
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, pred = rng.integers(0, 6, 40), rng.integers(1, 8, 40)  # classes only one side has
+        assert _scores(y, pred) == pytest.approx((np.mean(y == pred), f1_score(y, pred, average="macro")))
+        labels = np.union1d(y, pred)
+        np.testing.assert_array_equal(confusion_matrix(y, pred, labels), sk_confusion(y, pred, labels=labels))

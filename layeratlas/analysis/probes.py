@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from layeratlas.analysis._blas import blas_threads
 from layeratlas.analysis.variance import check_finite
@@ -240,8 +239,22 @@ def linear_probe_path(
     return best_c, val_acc, LinearClassifier(classes=model.classes_, weights=w, bias=b, scale=scale)
 
 
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(K, K) counts, rows true class, columns predicted, in the order of ``labels`` (sorted, covering
+    both); scikit-learn's, in numpy so that the probes' jobs need not import scikit-learn for it."""
+    k = len(labels)
+    t, p = np.searchsorted(labels, y_true), np.searchsorted(labels, y_pred)
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
-    return float(accuracy_score(y_true, y_pred)), float(f1_score(y_true, y_pred, average="macro"))
+    """Accuracy and macro-F1 over the classes in either array (scikit-learn's: F1 0 where undefined)."""
+    labels = np.union1d(y_true, y_pred)
+    cm = confusion_matrix(y_true, y_pred, labels)
+    tp = np.diag(cm).astype(np.float64)
+    denom = cm.sum(axis=0) + cm.sum(axis=1)  # 2 tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))), float(f1.mean())
 
 
 def probe_classifiers(
