@@ -22,6 +22,11 @@ if workflow.is_main_process:
 
     if errors := config_errors(config):
         raise WorkflowError("invalid config:\n  " + "\n  ".join(errors))
+    # Every analysed layer's features and analyses fit in this machine's RAM (layeratlas.analysis.memory).
+    from layeratlas.analysis.memory import config_memory_errors
+
+    if errors := config_memory_errors(config):
+        raise WorkflowError("not enough memory:\n  " + "\n  ".join(errors))
 
 # A local weights file (models.<model>.weights: path) must exist: it is an input of the rules that read it.
 if errors := weights_file_errors(config["models"]):
