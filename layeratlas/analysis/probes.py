@@ -116,11 +116,12 @@ def predict_nearest_mean(
         raise ValueError(f"unknown metric {metric!r}; expected euclidean or manhattan")
     means = np.asarray(means, dtype=np.float64)
     out = np.empty(len(features), dtype=np.intp)
+    m_sq = np.einsum("ij,ij->i", means, means)
     step = max(1, _CHUNK_ROWS // max(1, len(means)) if metric == "manhattan" else _CHUNK_ROWS)
     for start in range(0, len(features), step):
         x = np.asarray(features[start : start + step], dtype=np.float64)
-        if metric == "euclidean":  # exact differences, not |x|^2 - 2 x.m + |m|^2: no cancellation
-            dist = np.stack([np.einsum("ij,ij->i", x - m, x - m) for m in means], axis=1)
+        if metric == "euclidean":  # |m|^2 - 2 x.m (+ |x|^2, the same for every m), float64 BLAS
+            dist = m_sq - 2.0 * (x @ means.T)
         else:
             dist = np.abs(x[:, None, :] - means[None, :, :]).sum(axis=2)
         out[start : start + len(x)] = np.argmin(dist, axis=1)
