@@ -430,6 +430,18 @@ def train_linear_adam(
     """
     import torch
 
+    # Batches of 64 rows are microseconds of arithmetic: extra intra-op threads only synchronise, and
+    # on a busy machine their spinning made this 80x slower (10k x 2048: 404 s with 2 threads, shared
+    # 2-core machine). One thread, restored afterwards.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> pl.DataFrame:  # noqa: ANN001, PLR0913
     train, test = _as_2d("train", train), _as_2d("test", test)
     classes, y_tr = np.unique(train_labels, return_inverse=True)
     lookup = {int(c): i for i, c in enumerate(classes)}
