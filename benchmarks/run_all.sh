@@ -27,4 +27,7 @@ echo
 echo "== int8: EfficientNet-Lite0 on 1,797 digits, fp32 vs int8 =="
 "$PY" benchmarks/int8.py --threads "$THREADS"
 echo
+echo "== analyses at CIFAR-10 size: 10,000 and 60,000 x 2048 (and a 10,000-wide layer for CKA) =="
+"$PY" benchmarks/analysis_scale.py --sizes 10000,60000 --wide 10000 --threads "$THREADS"
+echo
 echo "all benchmarks: $(( $(date +%s) - start )) s"

@@ -190,8 +190,9 @@ def check_config(
     (which a plain YAML loader keeps silently). ``deep``: also the checks against models and files
     (relative paths from ``root``; resources under ``root/resources``); ``online=None`` probes the
     network only when something would have to be downloaded (never with LAYERATLAS_OFFLINE=1).
-    ``availability=False`` leaves out whether dataset files and ImageNet weights can be had here (for a
-    config written for another machine); local weights files are still checked.
+    ``availability=False`` leaves out what depends on this machine: whether dataset files and ImageNet
+    weights can be had here, and whether every analysed layer fits its RAM (for a config written for
+    another machine); local weights files are still checked.
     """
     from layeratlas.config import ConfigError, config_problems, read_yaml
 
@@ -219,6 +220,10 @@ def check_config(
         messages += _guarded("models.*.weights", lambda: weights_file_errors(models, root))
         if availability:
             messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
+        if availability and not problems:  # every analysed layer fits this machine's RAM
+            from layeratlas.analysis.memory import config_memory_errors
+
+            messages += _guarded("memory", lambda: config_memory_errors(checked, root))
         if problems:  # image folders that the schema found nothing wrong with (not downloads)
             datasets = {
                 name: spec

@@ -41,11 +41,33 @@ def test_matches_the_gram_matrix_reference(layers):
     assert linear_cka(x, y, chunk_rows=7) == pytest.approx(_reference_cka(x, y), rel=1e-10)
 
 
-def test_gram_block_path_agrees_with_the_cross_covariance_path(layers, monkeypatch):
+def test_gram_block_path_agrees_with_the_cross_covariance_path(layers):
     x, y = layers
-    expected = linear_cka(x, y)
-    monkeypatch.setattr(cka_module, "_MAX_CROSS_ENTRIES", 0)  # force the n x n block path
-    assert linear_cka(x, y, chunk_rows=9) == pytest.approx(expected, rel=1e-10)
+    expected = linear_cka(x, y, path="features")
+    assert linear_cka(x, y, path="samples") == pytest.approx(expected, rel=1e-10)
+    matrix = cka_matrix({"x": x, "y": y}, path="samples")
+    np.testing.assert_allclose(matrix, cka_matrix({"x": x, "y": y}, path="features"), rtol=1e-10)
+
+
+@pytest.mark.parametrize("path", ["features", "samples"])
+def test_wide_layers_in_float32_blocks_match_the_reference(path, monkeypatch):
+    """A layer wider than the samples and than one block (several column / row blocks, the symmetric
+    upper-block sum), in float32 as large layers are: within float32 rounding of the float64 reference."""
+    monkeypatch.setattr(cka_module, "_BLOCK", 64)  # several blocks on a small problem
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(150, 20))
+    wide = np.maximum(base @ rng.normal(size=(20, 300)), 0) + 1.0  # 300-d, not centred
+    narrow = np.tanh(base @ rng.normal(size=(20, 70))) + rng.normal(scale=0.5, size=(150, 70))
+    expected = _reference_cka(wide, narrow)
+    got = cka_matrix({"wide": wide, "narrow": narrow}, path=path, dtype=np.float32)
+    assert got[0, 1] == pytest.approx(expected, rel=1e-5)
+    assert got[0, 0] == pytest.approx(1.0, rel=1e-5)
+    assert 0.2 < expected < 0.99  # a value that tells the paths apart from 0 and 1
+
+
+def test_unknown_path_is_refused(layers):
+    with pytest.raises(ValueError, match="unknown CKA path"):
+        linear_cka(*layers, path="gram")
 
 
 def test_identity_rotation_and_scale_invariance(layers):

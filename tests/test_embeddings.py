@@ -8,6 +8,8 @@ from layeratlas.analysis.embeddings import (
     embedding_table,
     explained_variance,
     fitted_on,
+    import_umap,
+    numba_cache_dir,
     sample_rows,
     tsne_gradient_method,
 )
@@ -125,3 +127,18 @@ def test_tsne_gradient_method_and_umap_threads_when_not_deterministic(blobs, mon
     assert tsne_gradient_method(20_000) == "fft" and tsne_gradient_method(9_999) == "bh"
     free = embed(x, "umap", seed=0, n_jobs=2, params={"deterministic": False})
     assert free.shape == (150, 2) and _nearest_centroid_accuracy(free, labels) > 0.95
+
+
+def test_numba_cache_folder_and_umap_functions_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert numba_cache_dir() == tmp_path / "numba"
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert numba_cache_dir() == tmp_path / "layeratlas" / "numba"
+    monkeypatch.undo()  # the machine's own cache: a fresh folder would recompile pynndescent (~40 s)
+    umap = import_umap()
+    from numba.core.registry import CPUDispatcher
+
+    dispatchers = [v for v in vars(umap.umap_).values() if isinstance(v, CPUDispatcher)]
+    assert dispatchers  # UMAP's compiled functions: their cache is on, not numba's NullCache
+    assert all(type(d._cache).__name__ != "NullCache" for d in dispatchers)

@@ -6,10 +6,15 @@ HSIC the unbiased estimator of Song et al. (2012), as recommended by Nguyen, Rag
     HSIC(K, L) = [tr(K~ L~) + 1^T K~ 1 1^T L~ 1 / ((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1] / (n(n-3)),
 
 K~ being K with its diagonal set to zero. For linear kernels every term except tr(K L) = |X^T Y|_F^2
-reduces to row norms and column sums, so the estimate is exact and streams over row chunks: either
-X^T Y is accumulated chunk by chunk (d1 x d2 memory), or, for very wide layers, tr(K L) is summed over
-blocks of the n x n Gram matrices (chunk x chunk memory). 1 means the same representation up to a
-rotation and an isotropic scaling; 0 means unrelated.
+reduces to row norms and column sums, so the estimate is exact. 1 means the same representation up
+to a rotation and an isotropic scaling; 0 means unrelated.
+
+Cost: each layer is read once (one pass: loaded and centred, float32 when large); tr(K L) is then
+computed where it is cheaper, in feature space (|X^T Y|_F^2 over column blocks: N d1 d2, memory
+bounded by the block size, whatever the width) or in sample space (n x n Gram blocks of every
+layer built once per block pair, all layer pairs summed from them: N^2 per layer, for few samples
+and wide layers). The squared sums accumulate in float64; float32 products give ~1e-6 relative
+error on the CKA (float64 throughout for small inputs, where it costs nothing).
 """
 
 from __future__ import annotations
@@ -19,57 +24,66 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from layeratlas.analysis.variance import check_finite, default_chunk_rows
+from layeratlas.analysis.variance import check_finite
 
-# Above this many float64 entries for X^T Y, tr(KL) is summed over Gram blocks instead.
-_MAX_CROSS_ENTRIES = 2**25  # 256 MiB
-
-
-class _Layer:
-    """Column means and the statistics of one layer that do not depend on the other layer."""
-
-    def __init__(self, features: np.ndarray, chunk_rows: int | None) -> None:
-        features = np.asarray(features)
-        if features.ndim != 2:
-            raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}")
-        check_finite(features)
-        self.x = features
-        self.n, self.d = features.shape
-        self.step = chunk_rows or default_chunk_rows(self.d)
-        total = np.zeros(self.d)
-        for chunk in self._raw_chunks():
-            total += chunk.sum(axis=0)
-        self.mean = total / self.n
-        self.sq_norms = np.concatenate([(c**2).sum(axis=1) for _, c in self.chunks()])  # diag of K
-
-    def _raw_chunks(self):  # noqa: ANN202
-        for start in range(0, self.n, self.step):
-            yield np.asarray(self.x[start : start + self.step], dtype=np.float64)
-
-    def chunks(self, step: int | None = None):  # noqa: ANN202
-        step = step or self.step
-        for start in range(0, self.n, step):
-            yield start, np.asarray(self.x[start : start + step], dtype=np.float64) - self.mean
+# Column / row blocks of this many features / samples: block products stay well shaped for BLAS
+# and their memory bounded (1024 x 1024 results; N x 1024 operand views, no copies).
+_BLOCK = 1024
+# Up to this many entries in all layers together, everything stays float64 (exact to ~1e-12).
+_FLOAT64_ENTRIES = 2**23
+PATHS = ("auto", "features", "samples")
 
 
-def _trace_kl(a: _Layer, b: _Layer) -> float:
-    """tr(K L) = |X^T Y|_F^2 of the centred features, streamed over rows."""
-    step = min(a.step, b.step)
-    if a.d * b.d <= _MAX_CROSS_ENTRIES:
-        cross = np.zeros((a.d, b.d))
-        for (_, xa), (_, xb) in zip(a.chunks(step), b.chunks(step), strict=True):
-            cross += xa.T @ xb
-        return float(np.sum(cross**2))
+def _centred(features: np.ndarray, dtype: type) -> np.ndarray:
+    """A centred in-memory copy of one layer (its one read), columns means taken in float64."""
+    x = np.array(features, dtype=dtype, order="C")
+    mean = x.sum(axis=0, dtype=np.float64) / len(x)
+    x -= mean.astype(dtype)
+    return x
+
+
+def _sq_sum(block: np.ndarray) -> float:
+    return float(np.sum(np.square(block, dtype=np.float64)))
+
+
+def _blocks(d: int) -> list[slice]:
+    return [slice(s, min(s + _BLOCK, d)) for s in range(0, d, _BLOCK)]
+
+
+def _trace_features(x: np.ndarray, y: np.ndarray | None) -> float:
+    """|X^T Y|_F^2 over column blocks; Y None means X itself (symmetric: upper blocks only, doubled)."""
     total = 0.0
-    for (_, xa_i), (_, xb_i) in zip(a.chunks(step), b.chunks(step), strict=True):
-        for (_, xa_j), (_, xb_j) in zip(a.chunks(step), b.chunks(step), strict=True):
-            total += float(np.sum((xa_i @ xa_j.T) * (xb_i @ xb_j.T)))
+    cols_x = _blocks(x.shape[1])
+    if y is None:
+        for i, bi in enumerate(cols_x):
+            for bj in cols_x[i:]:
+                total += (1.0 if bi == bj else 2.0) * _sq_sum(x[:, bi].T @ x[:, bj])
+        return total
+    for bi in cols_x:
+        for bj in _blocks(y.shape[1]):
+            total += _sq_sum(x[:, bi].T @ y[:, bj])
     return total
 
 
-def _hsic(a: _Layer, b: _Layer, trace_kl: float) -> float:
-    n = a.n
-    kd, ld = a.sq_norms, b.sq_norms
+def _traces_samples(layers: list[np.ndarray], pairs: list[tuple[int, int]], progress: bool) -> dict:
+    """tr(K_a K_b) for every pair from n x n Gram blocks, each layer's block built once per block pair."""
+    n = len(layers[0])
+    rows = _blocks(n)
+    totals = dict.fromkeys(pairs, 0.0)
+    steps = [(i, j) for i in range(len(rows)) for j in range(i, len(rows))]
+    for i, j in tqdm(steps, desc="CKA Gram blocks", disable=not progress):
+        weight = 1.0 if i == j else 2.0  # K is symmetric: the lower block equals the upper's transpose
+        grams = {}
+        for a in {p for pair in pairs for p in pair}:
+            grams[a] = layers[a][rows[i]] @ layers[a][rows[j]].T
+        for a, b in pairs:
+            ka, kb = grams[a], grams[b]
+            total = _sq_sum(ka) if a == b else float(np.einsum("ij,ij->", ka, kb, dtype=np.float64))
+            totals[(a, b)] += weight * total
+    return totals
+
+
+def _hsic(n: int, kd: np.ndarray, ld: np.ndarray, trace_kl: float) -> float:
     # The features are centred, so K 1 = 0: K~ 1 = -diag(K) and 1^T K~ 1 = -sum(diag(K)).
     trace = trace_kl - float(kd @ ld)
     ones_k, ones_l = -kd.sum(), -ld.sum()
@@ -77,9 +91,9 @@ def _hsic(a: _Layer, b: _Layer, trace_kl: float) -> float:
     return (trace + ones_k * ones_l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * cross) / (n * (n - 3))
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, *, chunk_rows: int | None = None) -> float:
+def linear_cka(x: np.ndarray, y: np.ndarray, *, chunk_rows: int | None = None, path: str = "auto") -> float:
     """Unbiased linear CKA between ``x`` (n, d1) and ``y`` (n, d2), the same n samples in the same order."""
-    return float(cka_matrix({"x": x}, {"y": y}, chunk_rows=chunk_rows)[0, 0])
+    return float(cka_matrix({"x": x}, {"y": y}, chunk_rows=chunk_rows, path=path)[0, 0])
 
 
 def cka_matrix(
@@ -88,35 +102,66 @@ def cka_matrix(
     *,
     chunk_rows: int | None = None,
     progress: bool = False,
+    path: str = "auto",
+    dtype: type | None = None,
 ) -> np.ndarray:
     """(len(layers_a), len(layers_b)) unbiased linear CKA; ``layers_b`` defaults to ``layers_a``.
 
-    Every array has the same n >= 4 rows (samples, same order). Arrays may be memory maps: they are
-    read in row chunks. A layer whose features are constant has an undefined CKA (nan).
+    Every array has the same n >= 4 rows (samples, same order); arrays may be memory maps (each is
+    read once). A layer whose features are constant has an undefined CKA (nan). ``path``: "features"
+    (|X^T Y|_F^2), "samples" (Gram blocks) or "auto" (the one with fewer multiply-adds); ``dtype``:
+    float32 or float64, None for float64 up to _FLOAT64_ENTRIES entries in all, float32 beyond.
+    ``chunk_rows`` is accepted for compatibility and ignored (blocks are fixed, see _BLOCK).
     """
+    del chunk_rows
+    if path not in PATHS:
+        raise ValueError(f"unknown CKA path {path!r}; expected one of {PATHS}")
     same = layers_b is None
     names_a = list(layers_a)
     names_b = names_a if same else list(layers_b)
-    arrays = {("a", k): v for k, v in layers_a.items()}
+    raw = [np.asarray(v) for v in layers_a.values()]
     if not same:
-        arrays.update({("b", k): v for k, v in layers_b.items()})
-    sizes = {np.asarray(v).shape[0] for v in arrays.values()}
+        raw += [np.asarray(v) for v in layers_b.values()]
+    for x in raw:
+        if x.ndim != 2:
+            raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {x.shape}")
+    sizes = {x.shape[0] for x in raw}
     if len(sizes) != 1:
         raise ValueError(f"all layers must have the same number of rows (samples), got {sorted(sizes)}")
-    if sizes.pop() < 4:
+    n = sizes.pop()
+    if n < 4:
         raise ValueError("the unbiased HSIC estimator needs at least 4 samples")
-    stats = {key: _Layer(v, chunk_rows) for key, v in arrays.items()}
-    side_b = "a" if same else "b"
-    self_hsic = {key: _hsic(s, s, _trace_kl(s, s)) for key, s in stats.items()}
+    if dtype is None:
+        dtype = np.float64 if n * sum(x.shape[1] for x in raw) <= _FLOAT64_ENTRIES else np.float32
+    layers = []
+    for x in raw:
+        check_finite(x)
+        layers.append(_centred(x, dtype))
+    del raw
+    sq_norms = [np.einsum("ij,ij->i", x, x, dtype=np.float64) for x in layers]  # diag of K
+    off_b = 0 if same else len(names_a)
+    cross = [(i, off_b + j) for i in range(len(names_a)) for j in range(len(names_b)) if not (same and j < i)]
+    pairs = sorted({(a, a) for pair in cross for a in pair} | set(cross))
+    if path == "auto":
+        widths = [x.shape[1] for x in layers]
+        feature_cost = sum(n * widths[a] * widths[b] / (2 if a == b else 1) for a, b in pairs)
+        sample_cost = n * n * sum(widths[a] for a in {p for pair in pairs for p in pair}) / 2
+        path = "features" if feature_cost <= sample_cost else "samples"
+    if path == "samples":
+        traces = _traces_samples(layers, pairs, progress)
+    else:
+        traces = {
+            (a, b): _trace_features(layers[a], None if a == b else layers[b])
+            for a, b in tqdm(pairs, desc="CKA", disable=not progress)
+        }
+    hsic = {(a, b): _hsic(n, sq_norms[a], sq_norms[b], t) for (a, b), t in traces.items()}
     out = np.full((len(names_a), len(names_b)), np.nan)
-    pairs = [(i, j) for i in range(len(names_a)) for j in range(len(names_b)) if not (same and j < i)]
-    for i, j in tqdm(pairs, desc="CKA", disable=not progress):
-        a, b = stats[("a", names_a[i])], stats[(side_b, names_b[j])]
-        denom = self_hsic[("a", names_a[i])] * self_hsic[(side_b, names_b[j])]
+    for a, b in cross:
+        denom = hsic[(a, a)] * hsic[(b, b)]
         if denom > 0:
-            out[i, j] = _hsic(a, b, _trace_kl(a, b)) / np.sqrt(denom)
+            out[a, b - off_b] = hsic[(a, b)] / np.sqrt(denom)
         if same:
-            out[j, i] = out[i, j]
+            out[b, a] = out[a, b]
     return out
 
 

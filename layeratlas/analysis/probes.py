@@ -4,10 +4,20 @@
   regularisation ``C`` chosen on val (the standard linear-probe protocol);
 - ``knn``: k-nearest neighbours (Euclidean, majority vote, ties to the lowest class id), k chosen on val;
 - ``ncm_l2`` / ``ncm_l1``: nearest class mean (train-split means) by Euclidean / L1 distance;
-- ``random_forest``: scikit-learn's random forest with ``n_estimators`` trees, no search.
+- ``random_forest``: scikit-learn's random forest with ``n_estimators`` trees, each grown on a
+  bootstrap of at most ``max_samples`` train samples (no search).
 
 Nothing is refitted on train + val: the reported model is the one fitted on train with the
 hyper-parameter that scored best on val (on ties: the first C of the grid, the smallest k).
+
+Cost (this is what a CIFAR-size study waits for, see benchmarks/analysis_scale.py): features stay
+float32 (the precision they are extracted in; float64 copies doubled memory and halved BLAS speed);
+the C grid is one warm-started regularisation path (each fit starts from the previous C's optimum,
+so large C no longer pay hundreds of L-BFGS iterations from zero); kNN is one blocked float32 BLAS
+distance pass over val + test that serves every candidate k (train is not predicted: each train
+point would be its own nearest neighbour), with the k_max + margin candidates re-ranked by exact
+float64 distances so float32 rounding cannot reorder neighbours; the random forest is bounded by
+``max_samples``.
 """
 
 from __future__ import annotations
@@ -17,13 +27,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, pairwise_distances_argmin
 
+from layeratlas.analysis._blas import blas_threads
 from layeratlas.analysis.variance import check_finite
 
 CLASSIFIERS = ("linear_probe", "knn", "ncm_l2", "ncm_l1", "random_forest")
 DEFAULT_C = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 DEFAULT_K = (1, 3, 5, 7, 9, 15, 25)
+DEFAULT_MAX_SAMPLES = 10_000
+
+# Distance blocks of about this many float32 entries (128 MiB) bound the kNN's memory.
+_BLOCK_ENTRIES = 2**25
+# Extra float32-ranked candidates re-ranked in float64: float32 rounding of |x|^2 - 2 x.t + |t|^2
+# only swaps neighbours whose distances agree to ~1e-6, far fewer than this many places apart.
+_REFINE_MARGIN = 8
+# Rows per float64 chunk in NCM and the linear classifier's scores (memory bound, not a tuning knob).
+_CHUNK_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -38,8 +57,11 @@ class LinearClassifier:
     )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        scores = np.asarray(features, dtype=np.float64) @ self.weights.T + self.bias
-        return self.classes[np.argmax(scores, axis=1)]
+        out = np.empty(len(features), dtype=self.classes.dtype)
+        for start in range(0, len(features), _CHUNK_ROWS):  # float64 scores, chunk by chunk
+            chunk = np.asarray(features[start : start + _CHUNK_ROWS], dtype=np.float64)
+            out[start : start + len(chunk)] = self.classes[np.argmax(chunk @ self.weights.T + self.bias, 1)]
+        return out
 
 
 @dataclass
@@ -70,22 +92,75 @@ def _as_2d(name: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _float32(x: np.ndarray) -> np.ndarray:
+    """C-contiguous float32 view or copy (no copy when ``x`` already is one)."""
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def nearest_class_mean(train: np.ndarray, train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids and (K, d) class means of ``train``; predict with :func:`predict_nearest_mean`."""
-    train = np.asarray(train)
-    classes = np.unique(train_labels)
-    means = np.stack([np.asarray(train[train_labels == c], dtype=np.float64).mean(axis=0) for c in classes])
-    return classes, means
+    """Class ids and (K, d) float64 class means of ``train``; predict with :func:`predict_nearest_mean`."""
+    train, train_labels = np.asarray(train), np.asarray(train_labels)
+    classes, encoded = np.unique(train_labels, return_inverse=True)
+    sums = np.zeros((len(classes), train.shape[1]))
+    for start in range(0, len(train), _CHUNK_ROWS):  # float64 sums without a float64 copy of train
+        chunk = np.asarray(train[start : start + _CHUNK_ROWS], dtype=np.float64)
+        np.add.at(sums, encoded[start : start + len(chunk)], chunk)
+    return classes, sums / np.bincount(encoded, minlength=len(classes))[:, None]
 
 
 def predict_nearest_mean(
     features: np.ndarray, classes: np.ndarray, means: np.ndarray, metric: str = "euclidean"
 ) -> np.ndarray:
-    """Class of the nearest mean under ``metric`` ("euclidean" or "manhattan"), computed in chunks."""
+    """Class of the nearest mean under ``metric`` ("euclidean" or "manhattan"), in float64 row chunks."""
     if metric not in ("euclidean", "manhattan"):
         raise ValueError(f"unknown metric {metric!r}; expected euclidean or manhattan")
-    idx = pairwise_distances_argmin(np.asarray(features, dtype=np.float64), means, metric=metric)
-    return classes[idx]
+    means = np.asarray(means, dtype=np.float64)
+    out = np.empty(len(features), dtype=np.intp)
+    m_sq = np.einsum("ij,ij->i", means, means)
+    step = max(1, _CHUNK_ROWS // max(1, len(means)) if metric == "manhattan" else _CHUNK_ROWS)
+    for start in range(0, len(features), step):
+        x = np.asarray(features[start : start + step], dtype=np.float64)
+        if metric == "euclidean":  # |m|^2 - 2 x.m (+ |x|^2, the same for every m), float64 BLAS
+            dist = m_sq - 2.0 * (x @ means.T)
+        else:
+            dist = np.abs(x[:, None, :] - means[None, :, :]).sum(axis=2)
+        out[start : start + len(x)] = np.argmin(dist, axis=1)
+    return classes[out]
+
+
+def nearest_neighbours(train: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """(n_query, k) indices of each query row's ``k`` nearest train rows (Euclidean), nearest first.
+
+    Blocked float32 BLAS distances (|q|^2 - 2 q.t + |t|^2, memory bounded by _BLOCK_ENTRIES), the
+    k + _REFINE_MARGIN smallest re-ranked by exact float64 distances; equal distances go to the lower
+    train index.
+    """
+    train32, query = _float32(train), np.asarray(query)
+    n = len(train32)
+    k = min(int(k), n)
+    m = min(n, k + _REFINE_MARGIN)
+    t_sq = np.einsum("ij,ij->i", train32, train32)
+    out = np.empty((len(query), k), dtype=np.intp)
+    step = max(16, _BLOCK_ENTRIES // max(1, n))
+    for start in range(0, len(query), step):
+        q = _float32(query[start : start + step])
+        dist = q @ train32.T  # (b, n): -2 q.t + |t|^2 (|q|^2 is constant per row)
+        dist *= -2.0
+        dist += t_sq
+        cand = (
+            np.argpartition(dist, m - 1, axis=1)[:, :m]
+            if m < n
+            else np.broadcast_to(np.arange(n), dist.shape)
+        )
+        cand = np.sort(cand, axis=1)  # index order, so the stable sort below breaks ties by index
+        q64 = q.astype(np.float64)
+        exact = np.empty(cand.shape)
+        for r in range(0, len(q), 64):  # gathered rows in small pieces: (64, m, d) at most
+            diff = train32[cand[r : r + 64]].astype(np.float64) - q64[r : r + 64, None, :]
+            exact[r : r + 64] = np.einsum("ijk,ijk->ij", diff, diff)
+        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        out[start : start + len(q)] = np.take_along_axis(cand, order, axis=1)
+    return out
 
 
 def knn_predict_all(
@@ -93,24 +168,94 @@ def knn_predict_all(
 ) -> dict[int, np.ndarray]:
     """Majority vote of the k nearest train points (Euclidean) for every k in ``ks``, one search.
 
-    Ties in the vote go to the lowest class id (as scikit-learn's KNeighborsClassifier).
+    Ties in the vote go to the lowest class id (as scikit-learn's KNeighborsClassifier). ``n_jobs`` is
+    kept for callers; the distance products use BLAS's threads.
     """
-    from sklearn.neighbors import NearestNeighbors
-
+    del n_jobs
     ks = sorted({min(int(k), len(train)) for k in ks})
     classes, encoded = np.unique(train_labels, return_inverse=True)
-    nn = NearestNeighbors(n_neighbors=ks[-1], n_jobs=n_jobs).fit(train)
-    neighbours = encoded[nn.kneighbors(query, return_distance=False)]  # (n_query, k_max)
-    out = {}
-    for k in ks:
-        votes = np.zeros((len(query), len(classes)), dtype=np.int64)
-        np.add.at(votes, (np.arange(len(query))[:, None], neighbours[:, :k]), 1)
-        out[k] = classes[np.argmax(votes, axis=1)]
+    neighbours = encoded[nearest_neighbours(train, query, ks[-1])]  # (n_query, k_max) class codes
+    votes = np.zeros((len(query), len(classes)), dtype=np.int64)
+    rows, out = np.arange(len(query)), {}
+    for j in range(ks[-1]):  # votes of the first j + 1 neighbours, every k read off on the way
+        votes[rows, neighbours[:, j]] += 1
+        if j + 1 in ks:
+            out[j + 1] = classes[np.argmax(votes, axis=1)]
     return out
 
 
+def _standardised(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """Train mean, scale (StandardScaler's: std, 1 where 0) in float64; float32 standardised copies."""
+    n, d = train.shape
+    total, sq = np.zeros(d), np.zeros(d)
+    for start in range(0, n, _CHUNK_ROWS):
+        total += np.asarray(train[start : start + _CHUNK_ROWS], dtype=np.float64).sum(axis=0)
+    mean = total / n
+    for start in range(0, n, _CHUNK_ROWS):
+        sq += ((np.asarray(train[start : start + _CHUNK_ROWS], dtype=np.float64) - mean) ** 2).sum(axis=0)
+    scale = np.sqrt(sq / n)
+    scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
+    mean32, inv32 = mean.astype(np.float32), (1.0 / scale).astype(np.float32)
+    out = []
+    for x in (train, *others):
+        z = np.empty(x.shape, dtype=np.float32)
+        for start in range(0, len(x), _CHUNK_ROWS):
+            z[start : start + _CHUNK_ROWS] = (_float32(x[start : start + _CHUNK_ROWS]) - mean32) * inv32
+        out.append(z)
+    return mean, scale, out
+
+
+def linear_probe_path(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    val: np.ndarray,
+    val_labels: np.ndarray,
+    C: Sequence[float] = DEFAULT_C,  # noqa: N803 (scikit-learn's name)
+    *,
+    max_iter: int = 2000,
+    seed: int = 0,
+) -> tuple[float, dict[float, float], LinearClassifier]:
+    """Logistic regression on standardised float32 features for every C, as a warm-started path.
+
+    The grid is fitted in increasing C, each fit starting from the previous optimum (the objective
+    and solver, L-BFGS, are scikit-learn's; only the starting point differs, so the optima agree to
+    the solver's tolerance). Returns the C that scored best on val (ties: first in ``C``'s order),
+    {C: val accuracy}, and the chosen model mapped back to raw features.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale, (z_tr, z_va) = _standardised(train, val)
+    model = LogisticRegression(max_iter=max_iter, random_state=seed, warm_start=True)
+    val_acc, fitted = {}, {}
+    for c in sorted({float(c) for c in C}):
+        model.set_params(C=c).fit(z_tr, train_labels)
+        val_acc[c] = float(np.mean(model.predict(z_va) == val_labels))
+        fitted[c] = (model.coef_.astype(np.float64), model.intercept_.astype(np.float64))
+    best_c = max((float(c) for c in C), key=lambda c: (val_acc[c], -[float(x) for x in C].index(c)))
+    coef, intercept = fitted[best_c]
+    w = coef / scale  # scores = ((x - mean) / scale) @ coef.T + b
+    b = intercept - w @ mean
+    if len(model.classes_) == 2:  # binary: scikit-learn keeps one row; make it two
+        w, b = np.vstack([-w, w]) / 2, np.concatenate([-b, b]) / 2
+    return best_c, val_acc, LinearClassifier(classes=model.classes_, weights=w, bias=b, scale=scale)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(K, K) counts, rows true class, columns predicted, in the order of ``labels`` (sorted, covering
+    both); scikit-learn's, in numpy so that the probes' jobs need not import scikit-learn for it."""
+    k = len(labels)
+    t, p = np.searchsorted(labels, y_true), np.searchsorted(labels, y_pred)
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
-    return float(accuracy_score(y_true, y_pred)), float(f1_score(y_true, y_pred, average="macro"))
+    """Accuracy and macro-F1 over the classes in either array (scikit-learn's: F1 0 where undefined)."""
+    labels = np.union1d(y_true, y_pred)
+    cm = confusion_matrix(y_true, y_pred, labels)
+    tp = np.diag(cm).astype(np.float64)
+    denom = cm.sum(axis=0) + cm.sum(axis=1)  # 2 tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))), float(f1.mean())
 
 
 def probe_classifiers(
@@ -125,6 +270,7 @@ def probe_classifiers(
     C: Sequence[float] = DEFAULT_C,  # noqa: N803 (scikit-learn's name)
     k: Sequence[int] = DEFAULT_K,
     n_estimators: int = 200,
+    max_samples: int | None = DEFAULT_MAX_SAMPLES,
     max_iter: int = 2000,
     seed: int = 0,
     n_jobs: int = 1,
@@ -132,14 +278,12 @@ def probe_classifiers(
     """Fit each of ``classifiers`` (names from CLASSIFIERS) on train, choose on val, score on test.
 
     Returns a table with columns classifier, parameter, value (the chosen hyper-parameter, null
-    when there is none), train_accuracy, val_accuracy, test_accuracy, test_macro_f1; the test
-    confusion matrices; and, when ``linear_probe`` is fitted, its weights mapped back to the raw
-    (unstandardised) feature space.
+    when there is none), train_accuracy (null for knn: each train point is its own neighbour, so it
+    is not computed), val_accuracy, test_accuracy, test_macro_f1 and note (how the classifier was
+    bounded, e.g. the forest's bootstrap size); the test confusion matrices; and, when
+    ``linear_probe`` is fitted, its weights mapped back to the raw (unstandardised) feature space.
+    ``max_samples``: train samples per tree of the random forest (None: all, as scikit-learn's default).
     """
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     if unknown := [c for c in classifiers if c not in CLASSIFIERS]:
         raise ValueError(f"unknown classifier(s) {unknown}; choose from {', '.join(CLASSIFIERS)}")
     train, val, test = _as_2d("train", train), _as_2d("val", val), _as_2d("test", test)
@@ -157,63 +301,100 @@ def probe_classifiers(
     if len(np.unique(labels["train"])) < 2:
         raise ValueError("the train split needs at least two classes")
     y_tr, y_va, y_te = labels["train"], labels["val"], labels["test"]
+    with blas_threads(train.size, n_jobs):
+        return _probe(
+            train,
+            y_tr,
+            val,
+            y_va,
+            test,
+            y_te,
+            classes,
+            classifiers,
+            C,
+            k,
+            n_estimators,
+            max_samples,
+            max_iter,
+            seed,
+            n_jobs,
+        )
 
+
+def _probe(  # noqa: PLR0913
+    train,
+    y_tr,
+    val,
+    y_va,
+    test,
+    y_te,
+    classes,
+    classifiers,
+    C,
+    k,
+    n_estimators,
+    max_samples,
+    max_iter,
+    seed,  # noqa: ANN001, N803
+    n_jobs,  # noqa: ANN001
+) -> ProbeResults:
     rows, confusion, linear = [], {}, None
 
-    def record(name: str, parameter: str | None, value: float | None, predict) -> None:  # noqa: ANN001
-        test_pred = predict(test)
+    def record(  # noqa: PLR0913
+        name: str,
+        parameter: str | None,
+        value: float | None,
+        train_pred: np.ndarray | None,
+        val_pred: np.ndarray,
+        test_pred: np.ndarray,
+        note: str | None = None,
+    ) -> None:
         acc, f1 = _scores(y_te, test_pred)
         rows.append(
             {
                 "classifier": name,
                 "parameter": parameter,
                 "value": None if value is None else float(value),
-                "train_accuracy": _scores(y_tr, predict(train))[0],
-                "val_accuracy": _scores(y_va, predict(val))[0],
+                "train_accuracy": None if train_pred is None else _scores(y_tr, train_pred)[0],
+                "val_accuracy": _scores(y_va, val_pred)[0],
                 "test_accuracy": acc,
                 "test_macro_f1": f1,
+                "note": note,
             }
         )
         confusion[name] = confusion_matrix(y_te, test_pred, labels=classes)
 
     for name in classifiers:
         if name == "linear_probe":
-            scaler = StandardScaler().fit(train)
-            z_tr, z_va = scaler.transform(train), scaler.transform(val)
-            best, best_acc = None, -1.0
-            for c in C:
-                model = LogisticRegression(C=float(c), max_iter=max_iter, random_state=seed)
-                model.fit(z_tr, y_tr)
-                acc = _scores(y_va, model.predict(z_va))[0]
-                if acc > best_acc:
-                    best, best_acc, best_c = model, acc, c
-            scale = scaler.scale_
-            w = best.coef_ / scale  # scores = ((x - mean) / scale) @ coef.T + b
-            b = best.intercept_ - w @ scaler.mean_
-            if len(best.classes_) == 2:  # binary: scikit-learn keeps one row; make it two
-                w, b = np.vstack([-w, w]) / 2, np.concatenate([-b, b]) / 2
-            linear = LinearClassifier(classes=best.classes_, weights=w, bias=b, scale=scale)
-            record(name, "C", best_c, linear.predict)
+            best_c, _, linear = linear_probe_path(train, y_tr, val, y_va, C, max_iter=max_iter, seed=seed)
+            preds = [linear.predict(x) for x in (train, val, test)]
+            record(name, "C", best_c, *preds, note="warm-started path over C, float32 features")
         elif name == "knn":
-            val_preds = knn_predict_all(train, y_tr, val, k, n_jobs)
-            best_k = max(val_preds, key=lambda kk: (_scores(y_va, val_preds[kk])[0], -kk))
-
-            def knn(x: np.ndarray, kk: int = best_k) -> np.ndarray:
-                return knn_predict_all(train, y_tr, x, [kk], n_jobs)[kk]
-
-            record(name, "k", best_k, knn)
+            # One neighbour search for val and test together serves every k.
+            both = knn_predict_all(train, y_tr, np.concatenate([_float32(val), _float32(test)]), k)
+            best_k = max(both, key=lambda kk: (_scores(y_va, both[kk][: len(val)])[0], -kk))
+            pred = both[best_k]
+            record(name, "k", best_k, None, pred[: len(val)], pred[len(val) :], "train accuracy not computed")
         elif name in ("ncm_l2", "ncm_l1"):
             metric = "euclidean" if name == "ncm_l2" else "manhattan"
             ids, means = nearest_class_mean(train, y_tr)
-
-            def ncm(x: np.ndarray, ids: np.ndarray = ids, means: np.ndarray = means, m: str = metric):
-                return predict_nearest_mean(x, ids, means, m)
-
-            record(name, None, None, ncm)
+            record(
+                name, None, None, *(predict_nearest_mean(x, ids, means, metric) for x in (train, val, test))
+            )
         else:
-            forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
-            forest.fit(train, y_tr)
-            record(name, "n_estimators", n_estimators, forest.predict)
+            from sklearn.ensemble import RandomForestClassifier
+
+            bootstrap = len(train) if max_samples is None else min(int(max_samples), len(train))
+            forest = RandomForestClassifier(
+                n_estimators=n_estimators,
+                max_samples=None if bootstrap == len(train) else bootstrap,
+                random_state=seed,
+                n_jobs=n_jobs,
+            )
+            forest.fit(_float32(train), y_tr)  # the trees work in float32 anyway: no float64 copy
+            preds = [forest.predict(_float32(x)) for x in (train, val, test)]
+            note = f"each tree on a bootstrap of {bootstrap:,} of {len(train):,} train samples (max_samples)"
+            record(name, "n_estimators", n_estimators, *preds, note=note)
 
     table = pl.DataFrame(
         rows,
@@ -225,6 +406,7 @@ def probe_classifiers(
             "val_accuracy": pl.Float64,
             "test_accuracy": pl.Float64,
             "test_macro_f1": pl.Float64,
+            "note": pl.Utf8,
         },
     )
     return ProbeResults(table=table, classes=classes, confusion=confusion, linear=linear)
@@ -248,6 +430,18 @@ def train_linear_adam(
     """
     import torch
 
+    # Batches of 64 rows are microseconds of arithmetic: extra intra-op threads only synchronise, and
+    # on a busy machine their spinning made this 80x slower (10k x 2048: 404 s with 2 threads, shared
+    # 2-core machine). One thread, restored afterwards.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> pl.DataFrame:  # noqa: ANN001, PLR0913
     train, test = _as_2d("train", train), _as_2d("test", test)
     classes, y_tr = np.unique(train_labels, return_inverse=True)
     lookup = {int(c): i for i, c in enumerate(classes)}

@@ -194,6 +194,7 @@ def layer_probes(
         C=options["C"],
         k=options["k"],
         n_estimators=options["n_estimators"],
+        max_samples=options.get("max_samples"),
         seed=seed,
         n_jobs=threads,
     )

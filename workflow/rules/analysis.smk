@@ -116,7 +116,9 @@ rule layer_probes:
         "results/benchmarks/layer_probes/{dataset}/{model}/{layer}.tsv"
     conda:
         "../envs/layeratlas.yaml"
-    threads: 2
+    # One thread, as every analysis job: with 2 a 2-core machine ran the probes one after another and
+    # blocked all else; many single-threaded jobs of the DAG fill the cores instead.
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
