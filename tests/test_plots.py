@@ -270,9 +270,9 @@ def test_vector_activations_share_one_scale_in_response_units():
     post = np.array([0.0, 0.5, 4.0, 0.0, 2.0])
     fig = ip.activation_figure(np.zeros((8, 8, 1), np.uint8), post, post - 1.0, 64, LONG, "relu5")
     check_figure(fig)
-    bars = [ax for ax in fig.axes if ax.patches]
+    bars = [ax for ax in fig.axes if ax.collections]
     assert len(bars) == 2 and all(ax.get_ylabel() == "response" for ax in bars)
-    heights = [p.get_height() for p in bars[1].patches]
+    heights = [path.vertices[1, 1] for path in bars[1].collections[0].get_paths()]  # one bar per unit
     assert heights == pytest.approx(post.tolist())
     assert bars[0].get_ylim() == bars[1].get_ylim()
 

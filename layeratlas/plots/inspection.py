@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -170,7 +171,10 @@ def _vector_figure(
         first = first or ax
         units = np.arange(len(values))
         colours = np.where(values >= 0, "tab:blue", "tab:red")
-        ax.bar(units, values, width=1.0, color=colours, linewidth=0)
+        # One collection of unit-wide bars: ax.bar adds one patch per unit, 20x slower for 1,280 units.
+        left, right, zero = units - 0.5, units + 0.5, np.zeros_like(values)
+        bars = np.stack([np.c_[left, zero], np.c_[left, values], np.c_[right, values], np.c_[right, zero]], 1)
+        ax.add_collection(PolyCollection(bars, facecolors=colours, linewidths=0))
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlim(-0.5, len(values) - 0.5)
         ax.set_ylim(low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1))
