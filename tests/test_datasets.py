@@ -161,3 +161,66 @@ def test_fraction_subset():
     keep = fraction_subset(labels, 0.5, seed=0)
     assert np.bincount(labels[keep]).tolist() == [5, 10, 2]
     assert not np.array_equal(keep, fraction_subset(labels, 0.5, seed=1))
+
+
+MODELS = {"m": {"architecture": "small_cnn", "layers": {"relu5": "none"}}}
+
+# --- split_sizes: the one count of a dataset before any job, equal to what preparation makes ---
+
+SIZE_SPECS = [
+    {},
+    {"max_per_class": 30},
+    {"fraction": 0.37},
+    {"fraction": 0.5, "max_per_class": 7},
+    {"split": {"train": 0.5, "val": 0.2, "test": 0.3}, "splits": ["train", "test"]},
+    {"own_test_split": False, "max_per_class": 40},
+    {"subset_test": True, "max_per_class": 11},
+    {"max_per_class": 100, "split": {"train": 0.9, "val": 0.0, "test": 0.1}},
+]
+
+
+@pytest.mark.parametrize("extra", SIZE_SPECS)
+@pytest.mark.parametrize("own_test", [False, True])
+def test_split_sizes_are_what_build_dataset_makes(monkeypatch, extra, own_test):
+    """The counts are computed without images and must equal the splits build_dataset writes."""
+    from layeratlas.config import validate_config
+    from layeratlas.data import datasets
+    from layeratlas.data.sources import SourceImages
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 6, 523)
+    part = np.where(rng.random(523) < 0.8, "train", "test") if own_test else None
+    fake = SourceImages(np.zeros((523, 2, 2, 1), np.uint8), labels, tuple("abcdef"), part)
+    monkeypatch.setattr(datasets, "load_source", lambda *a, **k: fake)
+    spec = {"source": "mnist" if own_test else "sklearn_digits", **extra}
+    spec = validate_config({"datasets": {"d": spec}, "models": MODELS})["datasets"]["d"]
+    built = datasets.build_dataset("d", spec, seed=5)
+    made = {s: int((built.split == s).sum()) for s in datasets.SPLITS}
+    if own_test:
+        counts = {p: np.bincount(labels[part == p], minlength=6).tolist() for p in ("train", "test")}
+    else:
+        counts = {"all": np.bincount(labels, minlength=6).tolist()}
+    assert datasets.split_sizes(spec, counts=counts) == made
+
+
+def test_dataset_sizes_of_the_published_sources():
+    from layeratlas.data.datasets import dataset_size, split_sizes
+
+    # CIFAR-10 keeps its 10,000 test images: max_per_class caps the train images only
+    assert dataset_size({"source": "cifar10", "max_per_class": 100}) == 11_000
+    assert split_sizes({"source": "cifar10", "max_per_class": 100}) == {"train": 800, "val": 200, "test": 10_000}
+    assert dataset_size({"source": "cifar10", "max_per_class": 100, "subset_test": True}) == 2_000
+    assert dataset_size({"source": "mnist"}) == 70_000
+    assert dataset_size({"source": "sklearn_digits", "max_per_class": 30}) == 300
+    assert dataset_size({"source": "cifar10_c", "corruption": {"name": "fog", "severity": 1}}) == 10_000
+    assert dataset_size({"source": "image_folder", "path": "nowhere"}) is None
+
+
+def test_digits_size_is_the_prepared_one():
+    from layeratlas.config import validate_config
+    from layeratlas.data.datasets import split_sizes
+
+    spec = {"source": "sklearn_digits", "fraction": 0.3, "split": {"train": 0.5, "val": 0.2, "test": 0.3}}
+    spec = validate_config({"datasets": {"d": spec}, "models": MODELS})["datasets"]["d"]
+    built = build_dataset("d", spec, seed=0)
+    assert split_sizes(spec) == {s: int((built.split == s).sum()) for s in ("train", "val", "test")}

@@ -41,7 +41,8 @@ def test_sizes_from_the_config_and_from_existing_features(tmp_path):
         },
         "models": {"net": {"architecture": "small_cnn", "layers": {"pool1": "none", "relu5": "none"}}},
     }
-    assert dataset_rows("c", config["datasets"]["c"], tmp_path) == 2000
+    # CIFAR-10 keeps its own 10,000 test images: max_per_class caps its train images only
+    assert dataset_rows("c", config["datasets"]["c"], tmp_path) == 11_000
     assert dataset_rows("folder", {"source": "image_folder"}, tmp_path) is None
     sizes = {(s.dataset, s.layer): (s.n_samples, s.width) for s in config_layer_sizes(config, tmp_path)}
     assert sizes[("digits", "pool1")] == (1797, 16 * 14 * 14)  # small_cnn's pool1 on 28 px, flattened
@@ -70,3 +71,48 @@ def test_both_doors_refuse_a_layer_that_does_not_fit_this_machine(monkeypatch, t
     with pytest.raises(ConfigError, match=r"models\.small_cnn\.layers\.relu5 on dataset digits: .* RAM"):
         check_config(raw, root=tmp_path)
     check_config(raw, root=tmp_path, availability=False)  # a config written for another machine
+
+
+SMALL_RAM = 24 * 2**30
+ALL_ON = {
+    "split": "test",
+    "embeddings": ["pca", "tsne", "umap"],
+    "probes": {"enabled": True},
+    "linear_adam": {"enabled": True},
+    "variance": True,
+    "cluster_quality": True,
+    "neural_collapse": True,
+    "cka": True,
+}
+
+
+def _off(key: str) -> dict:
+    analyses = {**ALL_ON}
+    if isinstance(analyses[key], dict):
+        analyses[key] = {"enabled": False}
+    else:
+        analyses[key] = [] if isinstance(analyses[key], list) else False
+    return analyses
+
+
+def test_the_cka_refusal_goes_with_cka():
+    """Three layers that each fit but not all at once: refused for CKA only while CKA is on."""
+    splits = {"train": 40_000, "val": 10_000, "test": 10_000}
+    layers = [LayerSize("c", "m", f"l{i}", 60_000, 200_000, splits) for i in range(3)]
+    on = memory_errors(layers, ram=SMALL_RAM, analyses={**ALL_ON, "probes": {"enabled": False}})
+    assert [e.split(":")[0] for e in on] == ["analyses.cka on dataset c"]
+    assert memory_errors(layers, ram=SMALL_RAM, analyses={**_off("cka"), "probes": {"enabled": False}}) == []
+
+
+def test_the_per_layer_refusal_goes_with_the_analyses_that_need_it():
+    """A layer the probes cannot hold (all 60,000 images) fits the test-split analyses (10,000)."""
+    splits = {"train": 40_000, "val": 10_000, "test": 10_000}
+    wide = LayerSize("c", "m", "layer3", 60_000, 60_000, splits)
+    errors = memory_errors([wide], ram=SMALL_RAM, analyses=ALL_ON)
+    assert len(errors) == 1 and "analyses.probes" in errors[0] and "turn analyses.probes" in errors[0]
+    assert memory_errors([wide], ram=SMALL_RAM, analyses={**_off("probes"), "neural_collapse": False}) == []
+    # neural collapse fits the linear probe itself, so probes off alone is not enough
+    assert memory_errors([wide], ram=SMALL_RAM, analyses=_off("probes")) != []
+    nothing = {"embeddings": [], "probes": {"enabled": False}, "linear_adam": {"enabled": False}}
+    nothing |= {"variance": False, "cluster_quality": False, "neural_collapse": False, "cka": False}
+    assert memory_errors([LayerSize("c", "m", "x", 10**6, 10**6, None)], ram=SMALL_RAM, analyses=nothing) == []

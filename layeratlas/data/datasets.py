@@ -345,3 +345,91 @@ def expand_datasets(datasets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
             for s in sorted(set(_as_list(corruption["severity"]))):
                 out[f"{name}-{c}-{s}"] = {**spec, "corruption": {"name": c, "severity": s}}
     return out
+
+
+# --- sizes: how many images preparation will make, before any job ------------------------------------
+
+# Images per class in each part of the sources with a fixed content (published counts; CIFAR-10-C:
+# per (corruption, severity), the CIFAR-10 test labels). "train"/"test": the source's own split.
+SOURCE_CLASS_COUNTS: dict[str, dict[str, tuple[int, ...]]] = {
+    "sklearn_digits": {"all": (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)},
+    "mnist": {
+        "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+        "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+    },
+    "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+    "cifar10": {"train": (5000,) * 10, "test": (1000,) * 10},
+    "cifar10_c": {"all": (1000,) * 10},
+}
+
+
+def source_class_counts(spec: Mapping[str, Any], root: str | os.PathLike = ".") -> dict[str, list[int]] | None:
+    """Images per class of each part of a dataset's source (``"train"``/``"test"`` for a source with
+    its own test split, else ``"all"``), or None when they cannot be told (an image folder that is
+    not there or breaks the layout rules). An image folder's files are counted: an upper bound when
+    some will turn out unreadable."""
+    source = spec["source"]
+    if source in SOURCE_CLASS_COUNTS:
+        return {part: list(counts) for part, counts in SOURCE_CLASS_COUNTS[source].items()}
+    if source != "image_folder" or not spec.get("path"):
+        return None
+    from layeratlas.data.sources import image_folder_files
+
+    try:
+        classes, files = image_folder_files(Path(root) / spec["path"])
+    except DatasetFilesError:
+        return None
+    labels = np.bincount([label for _, label in files], minlength=len(classes))
+    return {"all": labels.tolist()}
+
+
+def _kept_per_class(count: int, spec: Mapping[str, Any]) -> int:
+    """Images ``_subset`` keeps of a class of ``count``: the same arithmetic, without the images."""
+    if spec.get("fraction") is not None and spec["fraction"] < 1:
+        count = max(1, int(round(spec["fraction"] * count)))
+    if spec.get("max_per_class"):
+        count = min(count, spec["max_per_class"])
+    return count
+
+
+def _split_per_class(count: int, fractions: Mapping[str, float]) -> dict[str, int]:
+    """How ``stratified_split`` divides one class of ``count`` images (its very cuts, on an index)."""
+    split = stratified_split(np.zeros(count, dtype=np.int64), fractions, seed=0)
+    return {name: int((split == name).sum()) for name in SPLITS}
+
+
+def split_sizes(
+    spec: Mapping[str, Any],
+    root: str | os.PathLike = ".",
+    counts: Mapping[str, list[int]] | None = None,
+) -> dict[str, int] | None:
+    """Images in each split ({"train", "val", "test"}) of a validated dataset spec as ``build_dataset``
+    will make it (subset, split, kept splits), without reading a single image; None when the source's
+    counts cannot be told (``source_class_counts``). The one count behind the checks before any job
+    (PCA dims, size-dependent limits, the memory pre-check). ``counts`` replaces the source's."""
+    counts = source_class_counts(spec, root) if counts is None else counts
+    if counts is None:
+        return None
+    fractions = spec.get("split") or {"train": 0.6, "val": 0.15, "test": 0.25}
+    sizes = dict.fromkeys(SPLITS, 0)
+    if "all" in counts or not spec.get("own_test_split", True):
+        merged = [sum(c) for c in zip(*counts.values(), strict=True)]
+        for count in merged:
+            for name, n in _split_per_class(_kept_per_class(count, spec), fractions).items():
+                sizes[name] += n
+    else:  # the source's own test images are the test split; its train images make train and val
+        t, v = fractions.get("train", 0.0), fractions.get("val", 0.0)
+        inner = {"train": t / (t + v), "val": v / (t + v)} if t + v > 0 else {"train": 1.0}
+        for count in counts["train"]:
+            for name, n in _split_per_class(_kept_per_class(count, spec), inner).items():
+                sizes[name] += n
+        test = counts["test"]
+        sizes["test"] += sum(_kept_per_class(c, spec) if spec.get("subset_test") else c for c in test)
+    wanted = spec.get("splits") or list(SPLITS)
+    return {name: (n if name in wanted else 0) for name, n in sizes.items()}
+
+
+def dataset_size(spec: Mapping[str, Any], root: str | os.PathLike = ".") -> int | None:
+    """Images of a validated dataset spec as preparation will make them (all kept splits), or None."""
+    sizes = split_sizes(spec, root)
+    return None if sizes is None else sum(sizes.values())
