@@ -208,7 +208,11 @@ def test_dataset_sizes_of_the_published_sources():
 
     # CIFAR-10 keeps its 10,000 test images: max_per_class caps the train images only
     assert dataset_size({"source": "cifar10", "max_per_class": 100}) == 11_000
-    assert split_sizes({"source": "cifar10", "max_per_class": 100}) == {"train": 800, "val": 200, "test": 10_000}
+    assert split_sizes({"source": "cifar10", "max_per_class": 100}) == {
+        "train": 800,
+        "val": 200,
+        "test": 10_000,
+    }
     assert dataset_size({"source": "cifar10", "max_per_class": 100, "subset_test": True}) == 2_000
     assert dataset_size({"source": "mnist"}) == 70_000
     assert dataset_size({"source": "sklearn_digits", "max_per_class": 30}) == 300

@@ -96,18 +96,20 @@ def _off(key: str) -> dict:
 
 
 def test_the_cka_refusal_goes_with_cka():
-    """Three layers that each fit but not all at once: refused for CKA only while CKA is on."""
+    """Six layers whose test-split analyses each fit, but not all at once: refused for CKA only while
+    CKA is on (the probes, linear_adam and neural collapse, on more images, are off)."""
     splits = {"train": 40_000, "val": 10_000, "test": 10_000}
-    layers = [LayerSize("c", "m", f"l{i}", 60_000, 200_000, splits) for i in range(3)]
-    on = memory_errors(layers, ram=SMALL_RAM, analyses={**ALL_ON, "probes": {"enabled": False}})
+    layers = [LayerSize("c", "m", f"l{i}", 60_000, 100_000, splits) for i in range(6)]
+    light = {"probes": {"enabled": False}, "linear_adam": {"enabled": False}, "neural_collapse": False}
+    on = memory_errors(layers, ram=SMALL_RAM, analyses={**ALL_ON, **light})
     assert [e.split(":")[0] for e in on] == ["analyses.cka on dataset c"]
-    assert memory_errors(layers, ram=SMALL_RAM, analyses={**_off("cka"), "probes": {"enabled": False}}) == []
+    assert memory_errors(layers, ram=SMALL_RAM, analyses={**_off("cka"), **light}) == []
 
 
 def test_the_per_layer_refusal_goes_with_the_analyses_that_need_it():
     """A layer the probes cannot hold (all 60,000 images) fits the test-split analyses (10,000)."""
     splits = {"train": 40_000, "val": 10_000, "test": 10_000}
-    wide = LayerSize("c", "m", "layer3", 60_000, 60_000, splits)
+    wide = LayerSize("c", "m", "layer3", 60_000, 40_000, splits)
     errors = memory_errors([wide], ram=SMALL_RAM, analyses=ALL_ON)
     assert len(errors) == 1 and "analyses.probes" in errors[0] and "turn analyses.probes" in errors[0]
     assert memory_errors([wide], ram=SMALL_RAM, analyses={**_off("probes"), "neural_collapse": False}) == []
@@ -115,4 +117,52 @@ def test_the_per_layer_refusal_goes_with_the_analyses_that_need_it():
     assert memory_errors([wide], ram=SMALL_RAM, analyses=_off("probes")) != []
     nothing = {"embeddings": [], "probes": {"enabled": False}, "linear_adam": {"enabled": False}}
     nothing |= {"variance": False, "cluster_quality": False, "neural_collapse": False, "cka": False}
-    assert memory_errors([LayerSize("c", "m", "x", 10**6, 10**6, None)], ram=SMALL_RAM, analyses=nothing) == []
+    assert (
+        memory_errors([LayerSize("c", "m", "x", 10**6, 10**6, None)], ram=SMALL_RAM, analyses=nothing) == []
+    )
+
+
+SWITCHES = ["embeddings", "probes", "linear_adam", "variance", "cluster_quality", "neural_collapse", "cka"]
+
+
+def test_no_study_config_is_refused_for_an_analysis_it_switched_off(tmp_path):
+    """Every study config in config/, with each analysis switched off in turn: accepted by the checks
+    `validate --elsewhere` runs, accepted by the memory check on a machine with enough memory, and on a
+    small one never refused because of the analysis that is off (nor more often than with it on)."""
+    import copy
+
+    import pytest
+    import yaml
+
+    from layeratlas.config import validate_config
+    from tests.conftest import ROOT
+
+    files = sorted((ROOT / "config").glob("*.yaml"))
+    assert len(files) >= 6
+    refused = 0
+    for file in files:
+        config = validate_config(yaml.safe_load(file.read_text()))
+        sizes = config_layer_sizes(config, tmp_path)
+        assert sizes, file.name  # every study's datasets are counted before any job
+        full = memory_errors(sizes, ram=2 * 2**30, analyses=config["analyses"])
+        refused += bool(full)
+        for key in SWITCHES:
+            raw = yaml.safe_load(file.read_text())
+            analyses = raw.setdefault("analyses", {})
+            if key == "embeddings":
+                analyses[key] = []
+                analyses.setdefault("explorer", {})["enabled"] = False
+                analyses.setdefault("thumbnails", {})["enabled"] = False
+            elif key in ("probes", "linear_adam"):
+                analyses[key] = {**(analyses.get(key) or {}), "enabled": False}
+            else:
+                analyses[key] = False
+            try:
+                off = validate_config(copy.deepcopy(raw))
+            except Exception as error:  # noqa: BLE001
+                pytest.fail(f"{file.name} with analyses.{key} off: {error}")
+            assert memory_errors(sizes, ram=2**40, analyses=off["analyses"]) == []
+            small = memory_errors(sizes, ram=2 * 2**30, analyses=off["analyses"])
+            assert not any(f"analyses.{key} " in e or f"turn analyses.{key}" in e for e in small), small
+            assert len(small) <= len(full)
+    assert refused >= 2  # a 2 GiB machine refuses the CIFAR-10 studies with everything on

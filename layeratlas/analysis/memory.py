@@ -2,17 +2,18 @@
 before any job: a layer too large to analyse is refused in seconds with its size and a reduction that
 fits, instead of an out-of-memory kill after hours of extraction and training.
 
-The estimates follow what the analyses hold at their peak (see probes.py, cka.py, embeddings.py):
+The estimates follow what the analyses switched on hold at their peak (see probes.py, cka.py,
+embeddings.py), on the rows each reads (PER_LAYER):
 
 - features: n x d float32 (the .npy file);
-- per-layer analyses: the probes read all three splits (n x d float32) and hold float32
-  standardised copies of train and val, the forest a float32 view of train, plus ~128 MiB kNN distance
-  blocks: ANALYSIS_FACTOR x the features plus ANALYSIS_OVERHEAD; embeddings and the rest hold less;
-- the dataset-wide CKA: every layer of every model of the dataset, centred, float32 (one copy each).
+- per-layer analyses: the largest of those switched on; the probes (all three splits) are the largest:
+  ANALYSIS_FACTOR x their features plus ANALYSIS_OVERHEAD;
+- the dataset-wide CKA (when on): every layer of every model of the dataset on the analysed split,
+  centred, float32 (one copy each).
 
 Sizes come from what exists (a dataset's index, a layer's .npy header) or, before any job, from the
-config: the source's published image counts and the layer's width from one forward pass of the
-model on one blank image (the network is built anyway to check the layer names).
+config: the images per split as preparation will make them (layeratlas.data.datasets.split_sizes) and
+the layer's width from one pass of the model on PyTorch's meta device (shapes only).
 """
 
 from __future__ import annotations
@@ -23,13 +24,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ANALYSIS_FACTOR = 2.5
+ANALYSIS_FACTOR = 2.5  # the probes: see PER_LAYER
 ANALYSIS_OVERHEAD = 512 * 2**20
 # Leave this share of RAM to the OS, Snakemake and the page cache.
 USABLE_SHARE = 0.8
-# Images (train + test) of the sources with a fixed size; image folders are counted on disk.
-SOURCE_IMAGES = {"sklearn_digits": 1797, "mnist": 70_000, "fashion_mnist": 70_000, "cifar10": 60_000}
-SOURCE_CLASSES = {"sklearn_digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar10_c": 10}
+# Per-layer analyses: the rows each reads ("all" splits, the analysed "split", or "train") and its peak
+# in multiples of those rows' float32 features. The probes (fitted too when neural_collapse is on: NC3/NC4
+# read the linear probe) hold float32 standardised copies of train and val and kNN distance blocks; the
+# embeddings' PCA and the cluster scores a centred copy; linear_adam float32 tensors; neural collapse and
+# the variance tables read their rows in chunks.
+PER_LAYER: dict[str, tuple[str, float]] = {
+    "probes": ("all", ANALYSIS_FACTOR),
+    "linear_adam": ("all", 1.5),
+    "embeddings": ("split", 2.0),
+    "cluster_quality": ("split", 2.0),
+    "variance": ("split", 1.0),
+    "neural_collapse": ("train", 1.0),
+}
+ALL_ANALYSES: dict[str, Any] = {  # every analysis on (the estimate when no config says otherwise)
+    "split": "all",
+    "embeddings": ["pca"],
+    "probes": {"enabled": True},
+    "linear_adam": {"enabled": True},
+    "variance": True,
+    "cluster_quality": True,
+    "neural_collapse": True,
+    "cka": True,
+}
+
+
+def switched_on(analyses: Mapping[str, Any]) -> list[str]:
+    """The per-layer analyses (keys of PER_LAYER) that a config's ``analyses`` runs."""
+
+    def on(key: str) -> bool:
+        value = analyses.get(key, ALL_ANALYSES[key])
+        return bool(value.get("enabled", True)) if isinstance(value, Mapping) else bool(value)
+
+    names = [k for k in PER_LAYER if k != "probes" and on(k)]
+    return (["probes"] if on("probes") or on("neural_collapse") else []) + names
 
 
 @dataclass(frozen=True)
@@ -39,15 +71,36 @@ class LayerSize:
     layer: str
     n_samples: int
     width: int
+    splits: Mapping[str, int] | None = None  # images per split; None: unknown (every analysis reads all)
 
     @property
     def feature_bytes(self) -> int:
         return 4 * self.n_samples * self.width
 
+    def rows(self, which: str, split: str = "all") -> int:
+        """Rows an analysis reads: ``all``, ``train`` or the analysed ``split`` (analyses.split)."""
+        part = split if which == "split" else which
+        if self.splits is None or part == "all":
+            return self.n_samples
+        return int(self.splits.get(part, 0))
+
+    def needs(self, analyses: Mapping[str, Any] = ALL_ANALYSES) -> dict[str, int]:
+        """Peak bytes of each per-layer analysis switched on."""
+        split = analyses.get("split", "all")
+        out = {}
+        for key in switched_on(analyses):
+            which, factor = PER_LAYER[key]
+            out[key] = int(factor * 4 * self.rows(which, split) * self.width) + ANALYSIS_OVERHEAD
+        probes = analyses.get("probes", ALL_ANALYSES["probes"])
+        if "probes" in out and not (probes.get("enabled", True) if isinstance(probes, Mapping) else probes):
+            # probes off: only neural collapse's own linear probe is fitted, so it is that analysis's need
+            out["neural_collapse"] = max(out.pop("probes"), out.get("neural_collapse", 0))
+        return out
+
     @property
     def analysis_bytes(self) -> int:
-        """Peak bytes of the per-layer analyses (the probes are the largest)."""
-        return int(ANALYSIS_FACTOR * self.feature_bytes) + ANALYSIS_OVERHEAD
+        """Peak bytes of the per-layer analyses with every one on (the probes are the largest)."""
+        return max(self.needs().values())
 
 
 def machine_memory() -> int:
@@ -59,31 +112,55 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def memory_errors(sizes: list[LayerSize], ram: int | None = None) -> list[str]:
-    """One message per layer (and per dataset's CKA) whose estimated peak exceeds the usable RAM,
-    with its size and a suggested reduction: a narrower layer or fewer samples that would fit."""
+def _turn_off(key: str, analyses: Mapping[str, Any]) -> str:
+    if key == "probes":
+        nc = "neural_collapse" in switched_on(analyses)
+        return (
+            "turn analyses.probes.enabled"
+            + (" and analyses.neural_collapse (its linear probe)" if nc else "")
+            + " off"
+        )
+    return f"turn analyses.{key}{'.enabled' if key == 'linear_adam' else ''} off"
+
+
+def memory_errors(
+    sizes: list[LayerSize], ram: int | None = None, analyses: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One message per layer (and per dataset's CKA) whose estimated peak, for the analyses switched on in
+    ``analyses`` (None: all of them), exceeds the usable RAM, with its size and a reduction that fits:
+    a narrower layer, fewer images, or the analysis off."""
+    analyses = ALL_ANALYSES if analyses is None else analyses
     ram = machine_memory() if ram is None else ram
     usable = USABLE_SHARE * ram
     budget = f"{USABLE_SHARE:.0%} of this machine's {_gb(ram)} RAM"
+    split = analyses.get("split", "all")
     errors = []
     for s in sizes:
-        if s.analysis_bytes <= usable:
+        needs = s.needs(analyses)
+        if not needs or max(needs.values()) <= usable:
             continue
-        fit = (usable - ANALYSIS_OVERHEAD) / ANALYSIS_FACTOR / 4  # n x d float32 entries that fit
-        width, samples = max(1, int(fit // s.n_samples)), max(0, int(fit // s.width))
+        key = max(needs, key=needs.get)
+        which, factor = PER_LAYER["probes" if key == "neural_collapse" else key]
+        rows = max(1, s.rows(which, split))
+        fit = (usable - ANALYSIS_OVERHEAD) / factor / 4  # rows x width float32 entries that fit
+        width, samples = max(1, int(fit // rows)), max(0, int(fit // s.width))
         where = f"models.{s.model}.layers.{s.layer}"
+        what = "all" if which == "all" else f"the {split if which == 'split' else which} split's"
         errors.append(
-            f"{where} on dataset {s.dataset}: {s.n_samples:,} x {s.width:,} float32 features = "
-            f"{_gb(s.feature_bytes)}; its analyses need about {_gb(s.analysis_bytes)}, more than {budget}. "
+            f"{where} on dataset {s.dataset}: {rows:,} x {s.width:,} float32 features ({what} images) = "
+            f"{_gb(4 * rows * s.width)}; analyses.{key} needs about {_gb(needs[key])}, more than {budget}. "
             f"Reduce the layer to at most {width:,} values per image (e.g. {where}: {{reduction: "
-            f"random_projection, dim: {min(width, 4096)}}}, or adaptive_avg with a smaller size), or analyse "
-            f"at most {samples:,} images (datasets.{s.dataset}.max_per_class or fraction)"
+            f"random_projection, dim: {min(width, 4096)}}}, or adaptive_avg with a smaller size), analyse "
+            f"at most {samples:,} images there (datasets.{s.dataset}.max_per_class or fraction), or "
+            f"{_turn_off(key, analyses)}"
         )
+    if not analyses.get("cka", True):
+        return errors
     by_dataset: dict[str, list[LayerSize]] = {}
     for s in sizes:
         by_dataset.setdefault(s.dataset, []).append(s)
-    for dataset, layers in by_dataset.items():
-        total = sum(s.feature_bytes for s in layers) + ANALYSIS_OVERHEAD
+    for dataset, layers in by_dataset.items():  # CKA holds every layer of the dataset, on the split
+        total = sum(4 * s.rows("split", split) * s.width for s in layers) + ANALYSIS_OVERHEAD
         if total > usable and len(layers) > 1:
             errors.append(
                 f"analyses.cka on dataset {dataset}: holds all {len(layers)} layers at once, about "
@@ -98,26 +175,24 @@ def _npy_shape(path: Path) -> tuple[int, ...]:
     return np.load(path, mmap_mode="r").shape  # reads the header only
 
 
-def dataset_rows(name: str, spec: Mapping[str, Any], root: Path) -> int | None:
-    """Samples of a dataset: from its prepared index when it exists, else an upper bound from the source's
-    published size and the subset keys; None when not known without reading the images."""
+def dataset_splits(name: str, spec: Mapping[str, Any], root: Path) -> dict[str, int] | None:
+    """Images per split of a dataset: from its prepared index when it exists, else as preparation will
+    make them (layeratlas.data.datasets.split_sizes); None when not known without reading the images."""
     index = root / "results" / "datasets" / name / "index.parquet"
     if index.exists():
         import polars as pl
 
-        return pl.scan_parquet(index).select(pl.len()).collect().item()
-    source = spec.get("source")
-    if source == "cifar10_c":
-        n = 10_000
-    elif source in SOURCE_IMAGES:
-        n = SOURCE_IMAGES[source]
-    else:
-        return None
-    if spec.get("fraction"):
-        n = int(round(n * float(spec["fraction"])))
-    if spec.get("max_per_class"):
-        n = min(n, int(spec["max_per_class"]) * SOURCE_CLASSES[source] * 2)  # train and test, at most
-    return n
+        counts = pl.read_parquet(index, columns=["split"])["split"].value_counts()
+        return {str(k): int(v) for k, v in counts.iter_rows()}
+    from layeratlas.data.datasets import split_sizes
+
+    return split_sizes(spec, root)
+
+
+def dataset_rows(name: str, spec: Mapping[str, Any], root: Path) -> int | None:
+    """Images of a dataset (every split), or None when not known without reading them."""
+    splits = dataset_splits(name, spec, root)
+    return None if splits is None else sum(splits.values())
 
 
 def _widths(spec: Mapping[str, Any], cache: dict) -> dict[str, int]:
@@ -149,15 +224,16 @@ def config_layer_sizes(config: Mapping[str, Any], root: str | os.PathLike = ".")
     root = Path(root)
     sizes, widths, traced = [], {}, {}
     for dataset, dspec in config["datasets"].items():
-        n = dataset_rows(dataset, dspec, root)
-        if n is None:
+        splits = dataset_splits(dataset, dspec, root)
+        if splits is None:
             continue
+        n = sum(splits.values())
         for model, mspec in config["models"].items():
             for layer in mspec["layers"]:
                 npy = root / "results" / "features" / dataset / model / f"{layer}.npy"
                 if npy.exists():
                     rows, width = _npy_shape(npy)[:2]
-                    sizes.append(LayerSize(dataset, model, layer, int(rows), int(width)))
+                    sizes.append(LayerSize(dataset, model, layer, int(rows), int(width), splits))
                     continue
                 if model not in widths:
                     try:
@@ -165,10 +241,11 @@ def config_layer_sizes(config: Mapping[str, Any], root: str | os.PathLike = ".")
                     except Exception:  # noqa: BLE001 - a bad layer or reduction is reported by checks.py
                         widths[model] = {}
                 if layer in widths[model]:
-                    sizes.append(LayerSize(dataset, model, layer, n, widths[model][layer]))
+                    sizes.append(LayerSize(dataset, model, layer, n, widths[model][layer], splits))
     return sizes
 
 
 def config_memory_errors(config: Mapping[str, Any], root: str | os.PathLike = ".") -> list[str]:
-    """memory_errors of every analysed layer of a validated config, for the check before any job."""
-    return memory_errors(config_layer_sizes(config, root))
+    """memory_errors of every analysed layer of a validated config, for the analyses it switches on:
+    the check before any job."""
+    return memory_errors(config_layer_sizes(config, root), analyses=config.get("analyses") or {})

@@ -363,7 +363,9 @@ SOURCE_CLASS_COUNTS: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 
-def source_class_counts(spec: Mapping[str, Any], root: str | os.PathLike = ".") -> dict[str, list[int]] | None:
+def source_class_counts(
+    spec: Mapping[str, Any], root: str | os.PathLike = "."
+) -> dict[str, list[int]] | None:
     """Images per class of each part of a dataset's source (``"train"``/``"test"`` for a source with
     its own test split, else ``"all"``), or None when they cannot be told (an image folder that is
     not there or breaks the layout rules). An image folder's files are counted: an upper bound when
