@@ -166,7 +166,8 @@ def _guarded(what: str, check: Callable[[], list[str]]) -> list[str]:
 
 
 def _dataset_file_errors(datasets: Mapping[str, Any], resources: Path, online: bool | None) -> list[str]:
-    from layeratlas.data.downloads import DatasetFilesError, check_dataset_files
+    from layeratlas.data.downloads import DatasetFilesError
+    from layeratlas.data.sources import check_dataset_files
 
     try:
         check_dataset_files(datasets, resources, online)

@@ -291,6 +291,7 @@ def _semantic_errors(config: Mapping[str, Any]) -> Iterator[str]:
 
 # --- rules between keys (each names the key that has to change and the values it may take) ---
 
+
 def _model_where(name: str, spec: Mapping[str, Any]) -> str:
     """``models.<name>``; a sweep member is named by its sweep and value (the key the user wrote)."""
     group = spec.get("sweep_group")

@@ -227,7 +227,7 @@ def test_transparent_pixels_are_composited_onto_black(tmp_path):
     ],
 )
 def test_image_folder_layouts_that_would_mislead_are_refused_naming_the_folder(tmp_path, layout, expected):
-    from layeratlas.data.downloads import check_dataset_files
+    from layeratlas.data.sources import check_dataset_files
 
     for name, content in layout.items():
         if content is None:

@@ -9,13 +9,18 @@ import pytest
 from layeratlas.data.datasets import build_dataset
 from layeratlas.data.downloads import (
     DatasetFilesError,
-    check_dataset_files,
     download_source,
     expected_md5s,
     manifest_path,
     remote_files,
 )
-from layeratlas.data.sources import load_cifar10, load_cifar10_c, load_image_folder, load_mnist_like
+from layeratlas.data.sources import (
+    check_dataset_files,
+    load_cifar10,
+    load_cifar10_c,
+    load_image_folder,
+    load_mnist_like,
+)
 from layeratlas.io import read_json
 from tests.dataset_files import (
     cifar_images,
@@ -203,3 +208,15 @@ def test_download_tries_each_mirror_and_checks_the_md5(tmp_path, monkeypatch):
     (tmp_path / "res/mnist/MNIST/raw/train-images-idx3-ubyte.gz").unlink()
     with pytest.raises(DatasetFilesError, match="checksum mismatch"):
         download_source("mnist", tmp_path / "res")  # downloaded files are checked against the published MD5s
+
+
+def test_downloads_rests_on_nothing_else_of_the_data_package():
+    """One direction: the readers (sources) import the downloads module, never the other way round."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    tree = ast.parse((ROOT / "layeratlas" / "data" / "downloads.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("layeratlas.data")}, imported

@@ -4,8 +4,10 @@ checksums, and fetching them.
 Every source keeps its files in ``resources/<source>/`` laid out the way torchvision's dataset classes
 expect them (``root=resources/<source>``). The published MD5s come from torchvision's own class
 attributes (MNIST, Fashion-MNIST, CIFAR-10) or from the Zenodo record of CIFAR-10-C. A source is ready
-when every file is present; ``check_dataset_files`` says, before any job runs, which files are missing,
-and stops the run with where to place them when they cannot be downloaded.
+when every file is present; ``layeratlas.data.sources.check_dataset_files`` says, before any job runs,
+which files are missing, and stops the run with where to place them when they cannot be downloaded.
+
+This module imports nothing else of ``layeratlas.data``: the readers (``sources``) rest on it.
 """
 
 from __future__ import annotations
@@ -165,59 +167,6 @@ def network_available(urls: Iterable[str], timeout: float = 3.0) -> bool:
         except OSError:
             continue
     return False
-
-
-def check_dataset_files(
-    datasets: Mapping[str, Mapping[str, Any]],
-    resources: str | os.PathLike = RESOURCES,
-    online: bool | None = None,
-) -> list[str]:
-    """Check, before any job, that every configured dataset can get its files.
-
-    Returns the sources whose files will be downloaded. Raises DatasetFilesError naming each missing
-    file and where to place it when the network cannot be reached (``online=None`` probes it), and
-    for image folders that do not exist.
-    """
-    from layeratlas.data.sources import image_folder_files
-
-    problems, folders, to_download = [], [], []
-    corruptions: dict[str, set[str]] = {}
-    for name, spec in datasets.items():
-        source = spec["source"]
-        if source == "image_folder":
-            path = Path(spec["path"])
-            if not path.is_dir():
-                folders.append(f"datasets.{name}.path: {path} is not a folder (one sub-folder per class)")
-                continue
-            try:  # the layout rules (two classes or more, none empty, none nested), before any job
-                image_folder_files(path)
-            except DatasetFilesError as error:
-                folders += [f"datasets.{name}.path: {line}" for line in str(error).splitlines()]
-        elif source in DOWNLOADABLE:
-            names = corruptions.setdefault(source, set())
-            if source == "cifar10_c" and spec.get("corruption"):
-                names.add(spec["corruption"]["name"])
-    for source, names in corruptions.items():
-        missing = missing_files(source, resources, sorted(names))
-        if not missing:
-            continue
-        if online is None:
-            online = network_available(u for f in remote_files(source) for u in f.urls)
-        if online:
-            to_download.append(source)
-        else:
-            problems.append(placement_help(source, resources, missing))
-    message = "image folder(s) not found or not usable:\n  " + "\n  ".join(folders) if folders else ""
-    if problems:
-        offline = " (LAYERATLAS_OFFLINE is set)" if os.environ.get(OFFLINE_ENV, "") not in ("", "0") else ""
-        message += "\n" if message else ""
-        message += (
-            f"dataset files are not in place and the network cannot be reached{offline}; "
-            "nothing was run:\n" + "\n".join(problems)
-        )
-    if message:
-        raise DatasetFilesError(message)
-    return to_download
 
 
 def download_source(

@@ -24,10 +24,14 @@ import polars as pl
 
 from layeratlas.data.downloads import (
     CIFAR10_C_DIR,
+    DOWNLOADABLE,
+    OFFLINE_ENV,
     RESOURCES,
     DatasetFilesError,
     missing_files,
+    network_available,
     placement_help,
+    remote_files,
     source_root,
     verify_files,
 )
@@ -423,3 +427,54 @@ def load_source(
     if source == "image_folder":
         return load_image_folder(spec["path"], spec.get("image_size"), spec.get("on_unreadable") == "skip")
     raise ValueError(f"unknown dataset source {source!r}")
+
+
+def check_dataset_files(
+    datasets: Mapping[str, Mapping[str, Any]],
+    resources: str | os.PathLike = RESOURCES,
+    online: bool | None = None,
+) -> list[str]:
+    """Check, before any job, that every configured dataset can get its files.
+
+    Returns the sources whose files will be downloaded. Raises DatasetFilesError naming each missing
+    file and where to place it when the network cannot be reached (``online=None`` probes it), and
+    for image folders that do not exist.
+    """
+    problems, folders, to_download = [], [], []
+    corruptions: dict[str, set[str]] = {}
+    for name, spec in datasets.items():
+        source = spec["source"]
+        if source == "image_folder":
+            path = Path(spec["path"])
+            if not path.is_dir():
+                folders.append(f"datasets.{name}.path: {path} is not a folder (one sub-folder per class)")
+                continue
+            try:  # the layout rules (two classes or more, none empty, none nested), before any job
+                image_folder_files(path)
+            except DatasetFilesError as error:
+                folders += [f"datasets.{name}.path: {line}" for line in str(error).splitlines()]
+        elif source in DOWNLOADABLE:
+            names = corruptions.setdefault(source, set())
+            if source == "cifar10_c" and spec.get("corruption"):
+                names.add(spec["corruption"]["name"])
+    for source, names in corruptions.items():
+        missing = missing_files(source, resources, sorted(names))
+        if not missing:
+            continue
+        if online is None:
+            online = network_available(u for f in remote_files(source) for u in f.urls)
+        if online:
+            to_download.append(source)
+        else:
+            problems.append(placement_help(source, resources, missing))
+    message = "image folder(s) not found or not usable:\n  " + "\n  ".join(folders) if folders else ""
+    if problems:
+        offline = " (LAYERATLAS_OFFLINE is set)" if os.environ.get(OFFLINE_ENV, "") not in ("", "0") else ""
+        message += "\n" if message else ""
+        message += (
+            f"dataset files are not in place and the network cannot be reached{offline}; "
+            "nothing was run:\n" + "\n".join(problems)
+        )
+    if message:
+        raise DatasetFilesError(message)
+    return to_download
