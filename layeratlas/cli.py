@@ -89,7 +89,7 @@ def _first_line(error: BaseException) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from layeratlas.checks import check_config
-    from layeratlas.config import ConfigError, read_yaml
+    from layeratlas.config import ConfigError, read_yaml, size_limit_notes
 
     raw, problems = read_yaml(args.config)
     if problems and raw is None:  # nothing to check: the file could not be read or parsed
@@ -103,6 +103,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{args.config}: {error}", file=sys.stderr)
         return 1
     print(f"{args.config}: valid ({len(config['datasets'])} dataset(s), {len(config['models'])} model(s))")
+    for note in size_limit_notes(config, raw):  # defaults a small dataset clips: said, not silent
+        print(f"  note: {note}")
     return 0
 
 

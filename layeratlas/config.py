@@ -386,6 +386,111 @@ def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
                     )
 
 
+# --- values that cannot work for the dataset's size (the images per split before any job) ---
+
+
+def _written(raw: Any, *path: str) -> bool:
+    """Whether the user's own config sets ``path`` (a default that does not fit is clipped, not refused)."""
+    node = raw
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".")
+
+
+def size_limits(config: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], Any, float, str]]:
+    """(key path, value, limit, why) of each size-dependent value above what a dataset allows: t-SNE's
+    perplexity ((m - 1) / 3 of the m points it is fitted on), UMAP's n_neighbors (m - 1), kNN's k (the
+    train images), and the thumbnail and explorer caps (the classes: each class shows at least one
+    image). Sizes from layeratlas.data.datasets.split_sizes; datasets whose size is unknown are skipped."""
+    from layeratlas.data.datasets import source_class_counts, split_sizes
+
+    analyses = config.get("analyses", {})
+    split = analyses.get("split", "all")
+    embeddings = analyses.get("embeddings", [])
+    for name, spec in config.get("datasets", {}).items():
+        sizes = split_sizes(spec)
+        if sizes is None:
+            continue
+        n = sum(sizes.values()) if split == "all" else sizes[split]
+        images = f"the {n:,} {'' if split == 'all' else split + ' '}images of dataset {name!r}"
+        for method, key, limit_of in (
+            ("tsne", "perplexity", lambda m: (m - 1) / 3),
+            ("umap", "n_neighbors", lambda m: m - 1),
+        ):
+            options = analyses.get(method, {})
+            if method not in embeddings or key not in options:
+                continue
+            fit = options.get("fit_samples")
+            m = n if fit is None else min(n, fit)
+            on = images if m == n else f"the {m:,} of {images} it is fitted on ({method}.fit_samples)"
+            rule = "(m - 1) / 3" if method == "tsne" else "m - 1"
+            if options[key] > limit_of(m):
+                yield (
+                    ("analyses", method, key),
+                    options[key],
+                    limit_of(m),
+                    f"{on}: at most {rule} of the m points",
+                )
+        probes = analyses.get("probes", {})
+        if probes.get("enabled", True) and "knn" in probes.get("classifiers", []):
+            for i, k in enumerate(probes.get("k", [])):
+                if k > sizes["train"]:
+                    train = f"the {sizes['train']:,} train images of dataset {name!r}"
+                    yield (
+                        ("analyses", "probes", "k", i),
+                        k,
+                        sizes["train"],
+                        f"{train}: k neighbours among them",
+                    )
+        counts = source_class_counts(spec) or {}
+        classes = len(next(iter(counts.values()), []))
+        for block, on in (("thumbnails", bool(embeddings)), ("explorer", bool(embeddings))):
+            options = analyses.get(block, {})
+            cap = options.get("max_points")
+            if on and options.get("enabled", True) and cap is not None and classes and cap < classes:
+                yield (
+                    (("analyses", block, "max_points")),
+                    cap,
+                    -classes,  # a lower bound
+                    f"the {classes} classes of dataset {name!r}: each class shows at least one image",
+                )
+
+
+def size_limit_errors(config: Mapping[str, Any], raw: Any) -> list[str]:
+    """One message per size-dependent value the user wrote (``raw``) that cannot work for a dataset, naming
+    the key, the value and the limit; the same value beyond a limit as a default is clipped by the
+    analysis, and ``size_limit_notes`` says so."""
+    errors = []
+    for path, value, limit, why in size_limits(config):
+        if not _written(raw, *[p for p in path if isinstance(p, str)]):
+            continue
+        where = key_path(path)
+        if limit < 0:
+            errors.append(f"{where}: {value} is fewer than {why}; allowed: {-limit:g} or more")
+        else:
+            whole = isinstance(value, int) and float(limit).is_integer()
+            allowed = f"1 to {int(limit):,}" if whole else f"a number > 0 and <= {_fmt(limit)}"
+            errors.append(f"{where}: {value} is more than {why} ({_fmt(limit)}); allowed: {allowed}")
+    return list(dict.fromkeys(errors))
+
+
+def size_limit_notes(config: Mapping[str, Any], raw: Any) -> list[str]:
+    """The defaults that a dataset's size clips (what ``layeratlas validate`` says after "valid")."""
+    notes = []
+    for path, value, limit, why in size_limits(config):
+        if _written(raw, *[p for p in path if isinstance(p, str)]):
+            continue
+        bound = f"at least {-limit:g}" if limit < 0 else f"{_fmt(limit)}"
+        notes.append(f"{key_path(path)}: the default {value} becomes {bound} for {why}")
+    return list(dict.fromkeys(notes))
+
+
 def _expand_model_sweeps(checked: dict, schema_path: str | os.PathLike) -> list[str]:
     """One model per swept value and per training snapshot (layeratlas.models.sweeps), each checked
     against the models schema."""
@@ -436,6 +541,8 @@ def config_problems(
         messages = _expand_model_sweeps(checked, schema_path)
     if not messages:
         messages = list(_semantic_errors(checked))
+    if not messages:
+        messages = size_limit_errors(checked, config)
     return checked, list(dict.fromkeys(messages))  # a message said twice (sweep members) once
 
 

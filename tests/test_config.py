@@ -180,3 +180,71 @@ def test_unknown_layer_is_refused_with_the_closest_names(tmp_path, capsys):
     message = capsys.readouterr().err
     assert "models.efficientnet_lite0.layers: 'block.4' is not a layer of efficientnet_lite0" in message
     assert "closest: blocks.4" in message and "global_pool" not in message.split("closest")[0]
+
+
+# --- values that cannot work for the dataset's size are refused before any job (issue 23, item 2) ---
+
+SMALL = {"source": "sklearn_digits", "max_per_class": 30}  # 300 images: 180 train, 40 val, 80 test
+
+
+def _small(analyses: dict) -> dict:
+    return {
+        "datasets": {"d": dict(SMALL)},
+        "models": {"m": {"architecture": "small_cnn", "layers": {"relu5": "none"}}},
+        "analyses": analyses,
+    }
+
+
+@pytest.mark.parametrize(
+    ("analyses", "message"),
+    [
+        (
+            {"tsne": {"perplexity": 100000}},
+            "analyses.tsne.perplexity: 100000 is more than the 80 test images of dataset 'd': at most "
+            "(m - 1) / 3 of the m points (26.33); allowed: a number > 0 and <= 26.33",
+        ),
+        (
+            {"split": "all", "tsne": {"perplexity": 50, "fit_samples": 100}},
+            "analyses.tsne.perplexity: 50 is more than the 100 of the 300 images of dataset 'd' it is fitted on",
+        ),
+        (
+            {"umap": {"n_neighbors": 80}},
+            "analyses.umap.n_neighbors: 80 is more than the 80 test images of dataset 'd': at most m - 1 of "
+            "the m points (79); allowed: 1 to 79",
+        ),
+        (
+            {"probes": {"k": [1, 100000]}},
+            "analyses.probes.k.1: 100000 is more than the 180 train images of dataset 'd': k neighbours among "
+            "them (180); allowed: 1 to 180",
+        ),
+        (
+            {"thumbnails": {"max_points": 3}},
+            "analyses.thumbnails.max_points: 3 is fewer than the 10 classes of dataset 'd': each class shows "
+            "at least one image; allowed: 10 or more",
+        ),
+        (
+            {"explorer": {"max_points": 9}},
+            "analyses.explorer.max_points: 9 is fewer than the 10 classes",
+        ),
+    ],
+)
+def test_values_beyond_the_datasets_size_are_refused_naming_the_limit(analyses, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(_small(analyses))
+    assert any(m.startswith(message) for m in error.value.messages), error.value.messages
+
+
+def test_defaults_beyond_a_small_datasets_size_are_clipped_and_said():
+    """The defaults (perplexity 30, n_neighbors 15, k up to 25) on a 40-image dataset: accepted, and the
+    notes `layeratlas validate` prints say what each becomes."""
+    from layeratlas.config import size_limit_notes
+
+    raw = _small({})
+    raw["datasets"]["d"]["max_per_class"] = 4  # 40 images: 20 train, 10 val, 10 test
+    checked = validate_config(raw)
+    notes = size_limit_notes(checked, raw)
+    assert any(n.startswith("analyses.tsne.perplexity: the default 30 becomes 3") for n in notes), notes
+    assert any(n.startswith("analyses.probes.k.6: the default 25 becomes 20") for n in notes), notes
+    whole = _small({})
+    del whole["datasets"]["d"]["max_per_class"]  # all 1,797 digits: nothing is clipped
+    assert size_limit_notes(validate_config(whole), whole) == []
