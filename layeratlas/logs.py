@@ -1,16 +1,71 @@
-"""Send a rule's logging, warnings and progress bars to its Snakemake log file."""
+"""Send a rule's logging, warnings and progress bars to its Snakemake log file, and make a job that
+stops on an expected problem say so in one line.
+
+Every script calls ``log_to_file(snakemake.log[0])`` first. An error of the project's own types
+(``EXPECTED``: a dataset file that cannot be read, a config or layer that cannot work, weights that
+cannot be had, a full disk, non-finite features) carries a sentence naming the file and the fix: the
+job prints that one line (to the terminal and as the last line of its log, which Snakemake shows with
+``show-failed-logs``) and keeps the traceback next to the log, in ``<log>.traceback``. Any other error
+is a fault of layeratlas: its traceback stays in the log, as Python prints it. ``LAYERATLAS_TRACEBACK=1``
+keeps every traceback in the log (as in the CLI)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import traceback
+from types import TracebackType
+
+# The project's own error types (dotted names: matched on the exception's classes, nothing imported).
+EXPECTED = frozenset(
+    {
+        "layeratlas.config.ConfigError",
+        "layeratlas.data.downloads.DatasetFilesError",
+        "layeratlas.models.layers.UnknownLayerError",
+        "layeratlas.models.weights.WeightsUnavailableError",
+        "layeratlas.io.DiskFullError",
+        "layeratlas.finite.NonFiniteError",
+    }
+)
+TRACEBACK_ENV = "LAYERATLAS_TRACEBACK"
+
+
+def is_expected(error: BaseException) -> bool:
+    """Whether ``error`` is one of the project's own error types (a problem of the input, not a fault)."""
+    return any(f"{c.__module__}.{c.__qualname__}" in EXPECTED for c in type(error).__mro__)
+
+
+def one_line(error: BaseException) -> str:
+    """``error: <message>``, its lines joined (a message may list several files)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "error: " + ("; ".join(lines) or type(error).__name__)
+
+
+def job_excepthook(log: str | os.PathLike):  # noqa: ANN201 - a sys.excepthook
+    """A ``sys.excepthook`` for a job logging to ``log`` (see the module docstring)."""
+    default = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        if not is_expected(error) or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            default(kind, error, tb)
+            return
+        sidecar = f"{log}.traceback"
+        with open(sidecar, "w") as out:
+            out.writelines(traceback.format_exception(kind, error, tb))
+        line = one_line(error)
+        print(f"{line}\n(traceback: {sidecar})", file=sys.stderr, flush=True)
+        if sys.stderr is not sys.__stderr__:
+            print(line, file=sys.__stderr__, flush=True)
+
+    return hook
 
 
 def log_to_file(path: str | os.PathLike | None) -> None:
     if path:
         # Line-buffered so `tail -f` on a running job shows progress; tqdm writes to stderr.
         sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
+        sys.excepthook = job_excepthook(path)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,

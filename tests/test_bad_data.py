@@ -353,3 +353,51 @@ def test_exported_graphs_and_checkpoints_on_a_full_disk_name_the_file(tmp_path, 
         with pytest.raises(DiskFullError, match=f"no space left on device while writing .*{name}"):
             write(tmp_path / name)
     assert _leftovers(tmp_path) == []
+
+
+# --- a job stopped by an expected error says so in one line (issue 23, item 4) -------------------------
+
+JOB = """
+import sys
+from layeratlas.logs import log_to_file
+log_to_file(sys.argv[1])
+import logging
+logging.getLogger("layeratlas").info("reading the folder")
+{body}
+"""
+
+
+def _job(tmp_path, body: str):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    log = tmp_path / "job.log"
+    script = tmp_path / "job.py"
+    script.write_text(JOB.format(body=body))
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, str(script), str(log)], capture_output=True, text=True, env=env)
+    return result, log
+
+
+def test_an_expected_error_at_job_time_is_one_line_with_the_traceback_kept(tmp_path, truncated_folder):
+    folder, truncated = truncated_folder
+    result, log = _job(
+        tmp_path, f"from layeratlas.data.sources import load_image_folder\nload_image_folder({str(folder)!r})"
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {truncated}: cannot decode image"), result.stderr
+    assert "on_unreadable: skip" in lines[0]
+    text = log.read_text()
+    assert "Traceback" not in text and lines[0] in text.splitlines()[-2]  # what show-failed-logs prints
+    assert text.splitlines()[-1] == f"(traceback: {log}.traceback)"
+    assert "Traceback" in (tmp_path / "job.log.traceback").read_text()
+
+
+def test_an_unexpected_error_at_job_time_keeps_its_traceback_in_the_log(tmp_path):
+    result, log = _job(tmp_path, "1 / 0")
+    assert result.returncode == 1
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
+    assert not (tmp_path / "job.log.traceback").exists()

@@ -205,7 +205,8 @@ def _small(analyses: dict) -> dict:
         ),
         (
             {"split": "all", "tsne": {"perplexity": 50, "fit_samples": 100}},
-            "analyses.tsne.perplexity: 50 is more than the 100 of the 300 images of dataset 'd' it is fitted on",
+            "analyses.tsne.perplexity: 50 is more than the 100 of the 300 images of dataset 'd' it is "
+            "fitted on",
         ),
         (
             {"umap": {"n_neighbors": 80}},
@@ -214,8 +215,8 @@ def _small(analyses: dict) -> dict:
         ),
         (
             {"probes": {"k": [1, 100000]}},
-            "analyses.probes.k.1: 100000 is more than the 180 train images of dataset 'd': k neighbours among "
-            "them (180); allowed: 1 to 180",
+            "analyses.probes.k.1: 100000 is more than the 180 train images of dataset 'd': k neighbours "
+            "among them (180); allowed: 1 to 180",
         ),
         (
             {"thumbnails": {"max_points": 3}},

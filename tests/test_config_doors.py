@@ -1,9 +1,10 @@
 """Property test of the two doors into a run: ``layeratlas validate FILE`` and the Snakefile
 (workflow/rules/common.smk) both call ``layeratlas.checks.check_config``, so they agree by construction;
 this checks what each door shows. Valid configs are mutated (a type flipped, NaN or infinity, a negative
-number, an unknown key, a misspelt key, a key given twice, at every level) and each mutant must be
-either accepted by both doors or refused by both with the same lines, one of which names the mutated
-key; no other exception and no traceback, whatever the input.
+number, an unknown key, a misspelt key, a key given twice, at every level; a value beyond what the
+dataset's size allows: t-SNE perplexity, UMAP n_neighbors, kNN k, thumbnail and explorer caps) and each
+mutant must be either accepted by both doors or refused by both with the same lines, one of which names
+the mutated key (size mutants must be refused); no other exception and no traceback, whatever the input.
 
 The counts of mutants tried and refused are printed at the end of the module (``pytest -s``) and
 written to ``door_counts.json`` in pytest's temporary folder."""
@@ -54,13 +55,31 @@ def _is_name_map(path: tuple) -> bool:
 
 
 FLIPS = [None, True, "text", -1, 2.5, [1], {"k": 1}]
+# Keys whose limit is the dataset's size; both configs analyse digits (10 classes, at most 1,797 images).
+SIZE_MUTANTS = st.one_of(
+    st.tuples(st.just(("analyses", "tsne", "perplexity")), st.integers(700, 10**6)),
+    st.tuples(st.just(("analyses", "umap", "n_neighbors")), st.integers(1_797, 10**6)),
+    st.tuples(st.just(("analyses", "probes", "k")), st.integers(1_797, 10**6)),
+    st.tuples(st.just(("analyses", "thumbnails", "max_points")), st.integers(1, 9)),
+    st.tuples(st.just(("analyses", "explorer", "max_points")), st.integers(1, 9)),
+)
 
 
 @st.composite
 def mutants(draw: st.DrawFn) -> tuple[str, tuple, str]:
     """(YAML text, the mutated key path, the kind of mutation)."""
     config = copy.deepcopy(draw(st.sampled_from(RAW)))
-    kind = draw(st.sampled_from(["flip", "nonfinite", "negative", "unknown", "misspelt", "twice"]))
+    kind = draw(st.sampled_from(["flip", "nonfinite", "negative", "unknown", "misspelt", "twice", "size"]))
+    if kind == "size":  # a value the schema allows but the dataset's size cannot (issue 23, item 2)
+        path, value = draw(SIZE_MUTANTS)
+        analyses = config.setdefault("analyses", {})
+        block = analyses.setdefault(path[1], {})
+        if path[2] == "k":
+            block["k"] = [*block.get("k", [1]), value]
+            path = (*path, len(block["k"]) - 1)
+        else:
+            block[path[2]] = value
+        return yaml.safe_dump(config, sort_keys=False), path, kind
     leaves = _paths(config)
     mappings = [p for p in [(), *leaves] if isinstance(_get(config, p), dict)]
     if kind in ("flip", "nonfinite", "negative"):
@@ -147,6 +166,7 @@ def test_both_doors_agree_on_every_mutant(tmp_path_factory, capsys, mutant):
     code = main(["validate", str(file)])  # the user's door
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
+    assert snakefile_lines or kind != "size", f"{key_path(path)} beyond the dataset's size was accepted"
     if not snakefile_lines:
         COUNTS["accepted"] += 1
         COUNTS["accepted_keys"].append(f"{kind} {key_path(path)} = {_get(yaml.safe_load(text), path)!r}")
