@@ -205,14 +205,14 @@ def test_16_bit_images_are_scaled_not_clipped(tmp_path):
 
 
 def test_transparent_pixels_are_composited_onto_black(tmp_path):
-    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0] = 200  # red everywhere ...
-    rgba[:2, :, 3] = 255  # ... opaque in the top half, fully transparent in the bottom half
-    rgba[2:, :, 3] = 0
+    rgba[:4, :, 3] = 255  # ... opaque in the top half, fully transparent in the bottom half
+    rgba[4:, :, 3] = 0
     _two_classes(tmp_path / "f", rgba, "RGBA")
     image = load_image_folder(tmp_path / "f").images[0]
-    assert image.shape == (4, 4, 3)
-    assert (image[:2, :, 0] == 200).all() and (image[2:] == 0).all()
+    assert image.shape == (8, 8, 3)
+    assert (image[:4, :, 0] == 200).all() and (image[4:] == 0).all()
 
 
 @pytest.mark.parametrize(
@@ -401,3 +401,48 @@ def test_an_unexpected_error_at_job_time_keeps_its_traceback_in_the_log(tmp_path
     assert result.returncode == 1
     assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
     assert not (tmp_path / "job.log.traceback").exists()
+
+
+# --- silent acceptances: a garbled JPEG body, images too small to hold a picture (issue 23, item 5) ---
+
+
+def _garble_jpeg(path) -> None:
+    """One byte of the entropy-coded body flipped: Pillow decodes it with artefacts and no word."""
+    data = bytearray(path.read_bytes())
+    data[data.index(b"\xff\xda") + 60] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_garbled_jpeg_body_is_unreadable_not_included(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pets"
+    write_image_folder(folder, per_class=4, corrupt=False)
+    garbled = folder / "dog" / "0.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+        garbled, quality=90
+    )
+    _garble_jpeg(garbled)
+    with Image.open(garbled) as img:
+        img.load()  # what made it silent: Pillow decodes it
+    with pytest.raises(DatasetFilesError, match=rf"^{garbled}: cannot decode image \(corrupt JPEG data"):
+        load_image_folder(folder, image_size=16)
+    src = load_image_folder(folder, image_size=16, skip_unreadable=True)
+    assert src.skipped["path"].to_list() == [str(garbled)] and len(src.labels) == 11
+
+
+def test_images_below_the_minimum_size_are_refused_naming_it(tmp_path):
+    from layeratlas.data.sources import MIN_IMAGE_SIDE
+
+    for c in ("a", "b"):
+        for i in range(3):
+            _png(tmp_path / "f" / c / f"{i}.png", np.full((1, 1), 40 * i, np.uint8))
+    with pytest.raises(
+        DatasetFilesError, match=rf"1x1 pixels, smaller than the minimum of {MIN_IMAGE_SIDE}x"
+    ):
+        load_image_folder(tmp_path / "f")
+    with pytest.raises(DatasetFilesError, match="no image could be decoded"):
+        load_image_folder(tmp_path / "f", skip_unreadable=True)
+    _png(tmp_path / "g" / "a" / "0.png", np.zeros((8, 8), np.uint8))  # the minimum itself is read
+    _png(tmp_path / "g" / "b" / "0.png", np.zeros((8, 8), np.uint8))
+    assert load_image_folder(tmp_path / "g").images.shape == (2, 8, 8, 1)

@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping
@@ -344,6 +345,44 @@ def _to_8bit(img: Any) -> Any:
     return img.convert("L" if img.mode in ("1", "L") else "RGB")
 
 
+# Smaller images hold no picture a network can learn from (sklearn's digits, 8 x 8, are the smallest
+# source): refused naming the file, or skipped with on_unreadable: skip.
+MIN_IMAGE_SIDE = 8
+# libjpeg's words for an entropy-coded body it had to guess through (Pillow hides them and decodes on).
+_CORRUPT_JPEG = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid JPEG", "Bogus", "Huffman")
+
+
+def _strict_jpeg(path: Path) -> None:
+    """Raise ValueError when libjpeg (through torchvision's decoder) reports corrupt data in ``path``:
+    Pillow decodes a garbled body with artefacts and no word. libjpeg writes its warnings to the C
+    stderr, so file descriptor 2 is caught for the one call."""
+    import warnings
+
+    import torch
+    from torchvision.io import decode_jpeg
+
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torchvision's notice that its decoders are deprecated
+                decode_jpeg(data)
+            error = None
+        except RuntimeError as exc:
+            error = str(exc)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        said = caught.read().decode(errors="replace").strip()
+    problems = [line for line in [*said.splitlines(), error or ""] if any(w in line for w in _CORRUPT_JPEG)]
+    if problems:
+        raise ValueError(f"corrupt JPEG data ({problems[0].strip()})")
+
+
 def load_image_folder(
     folder: str | os.PathLike, image_size: int | None = None, skip_unreadable: bool = False
 ) -> SourceImages:
@@ -363,6 +402,19 @@ def load_image_folder(
         try:
             with Image.open(path) as img:
                 img.load()
+                if img.format == "JPEG":
+                    _strict_jpeg(path)
+                if min(img.size) < MIN_IMAGE_SIDE:
+                    size = f"{img.size[0]}x{img.size[1]} pixels"
+                    if not skip_unreadable:
+                        raise DatasetFilesError(
+                            f"{path}: {size}, smaller than the minimum of {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} "
+                            "an image must have; remove it, or set on_unreadable: skip"
+                        )
+                    skipped.append(
+                        (str(path), f"{size}, below the minimum {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
+                    )
+                    continue
                 img = _to_8bit(img)
                 if image_size:
                     img = _resize(img, image_size)
