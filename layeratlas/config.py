@@ -265,6 +265,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         else:
             need = f"at least {limit} key(s)"
         return f"{where}: has {len(error.instance)} key(s) ({keys or 'none'}); give {need}"
+    if error.validator == "pattern" and "description" in error.schema:  # the words, not the regex
+        return f"{where}: {error.instance!r} is not allowed; allowed: {error.schema['description']}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "type", "pattern"):
         return f"{where}: {error.message}; allowed: {allowed_text(error.schema)}"
     return f"{where}: {error.message}"

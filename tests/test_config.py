@@ -249,3 +249,23 @@ def test_defaults_beyond_a_small_datasets_size_are_clipped_and_said():
     whole = _small({})
     del whole["datasets"]["d"]["max_per_class"]  # all 1,797 digits: nothing is clipped
     assert size_limit_notes(validate_config(whole), whole) == []
+
+
+def test_a_duplicate_sweep_value_is_named_not_the_model():
+    config = _small({})
+    config["models"]["m"] |= {"train": {"dataset": "d"}, "sweep": {"train.lr": [0.1, 0.01, 0.1]}}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert error.value.messages == [
+        "models.m.sweep.train.lr: the value 0.1 is given twice ('m-lr0p1'); give each value once"
+    ]
+
+
+@pytest.mark.parametrize("where", ["datasets", "models"])
+def test_a_bad_name_says_which_characters_are_allowed(where):
+    config = _small({})
+    config[where]["my data"] = config[where].pop("d" if where == "datasets" else "m")
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    message = next(m for m in error.value.messages if m.startswith(f"{where}: 'my data'"))
+    assert "anything" not in message and "letters, digits, _ and -" in message, message

@@ -53,13 +53,25 @@ def expand_sweeps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
         (key, values), *more = sweep.items()
         if more:
             raise ValueError(f"models.{name}.sweep: one parameter per sweep, got {list(sweep)}")
+        made: dict[str, Any] = {}  # member name -> the swept value that made it
         for value in values:
             member = copy.deepcopy({k: v for k, v in spec.items() if k != "sweep"})
             set_key(member, key, value)
             member["sweep_group"] = {"name": name, "parameter": key, "value": value}
             new = member_name(name, key, value)
+            if new in made:
+                same = (
+                    "is given twice" if made[new] == value else f"and {made[new]!r} make the same model name"
+                )
+                raise ValueError(
+                    f"models.{name}.sweep.{key}: the value {value!r} {same} ({new!r}); give each value once"
+                )
             if new in models or new in out:
-                raise ValueError(f"models.{name}.sweep: member name {new!r} is taken; rename the model")
+                raise ValueError(
+                    f"models.{name}.sweep.{key}: the member for {value!r} would be named {new!r}, the "
+                    "name of another model; rename that model or this one"
+                )
+            made[new] = value
             out[new] = member
     return out
 
