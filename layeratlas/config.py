@@ -101,7 +101,13 @@ def read_yaml(path: str | os.PathLike) -> tuple[Any, list[str]]:
     except IsADirectoryError:
         return None, [f"{path}: is a folder, not a config file"]
     except UnicodeDecodeError as exc:
-        return None, [f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})"]
+        before = exc.object[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        byte = exc.object[exc.start : exc.start + 1]
+        return None, [
+            f"{path}:{line}:{column}: not UTF-8 text (byte {byte!r}); save the file as UTF-8 "
+            "(e.g. `iconv -f latin1 -t utf-8`)"
+        ]
     except OSError as exc:
         return None, [f"{path}: cannot be read ({exc.strerror or exc})"]
     try:

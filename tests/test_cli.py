@@ -182,3 +182,29 @@ def test_dataset_files_are_checked_unless_the_config_is_for_elsewhere(tmp_path, 
     assert code == 1 and "dataset files are not in place" in err and "train-images-idx3-ubyte.gz" in err
     code, out, _ = run(capsys, "validate", "--elsewhere", str(path))
     assert code == 0 and "valid (1 dataset(s), 1 model(s))" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b"datasets:\n  d: {source: sklearn_digits\nmodels: [\n", ":3:7: not valid YAML"),
+        (b"seed: 0\n# caf\xe9\n", ":2:6: not UTF-8"),
+    ],
+)
+def test_snakemakes_own_door_cannot_word_it_so_validate_gives_line_and_column(
+    tmp_path, capsys, content, where
+):
+    """Snakemake reads --configfile while parsing its own arguments, before the Snakefile (and so the
+    checker) runs: its message is generic or a UnicodeDecodeError traceback. The README's table sends
+    the user to `layeratlas validate F`, whose first line is the file, line and column."""
+    from tests.conftest import ROOT
+    from tests.snakemake_runs import snakemake
+
+    file = tmp_path / "c.yaml"
+    file.write_bytes(content)
+    code, out, err = run(capsys, "validate", str(file))
+    assert code == 1 and out == "" and err.splitlines()[0].startswith(f"{file}{where}"), err
+    shown = snakemake(tmp_path / "run", "--dry-run", "--configfile", str(file), check=False)
+    assert shown.returncode != 0 and f"{where}" not in shown.stdout + shown.stderr  # not ours to word
+    readme = (ROOT / "README.md").read_text()
+    assert "run `layeratlas validate F` for the line and column" in readme
