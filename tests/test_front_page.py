@@ -10,6 +10,7 @@ import pytest
 
 from layeratlas.plots import atlas as atlas_plots
 from layeratlas.plots import compare as compare_plots
+from layeratlas.plots import layers as layer_plots
 from layeratlas.report import front_page, tables
 
 CONFIG = {
@@ -213,3 +214,125 @@ def test_front_page_links_the_explorer_when_there_is_one():
         CONFIG, found, {}, explorers={"digits": "results/explorer/digits.html"}
     )
     assert "app.showCategory('explorer')" in page and "results/explorer/digits.html" in page
+
+
+# --- issue 21, item 6: the known faults (each test failed on the code before the fix) -------------------
+
+
+def _tied_summary() -> pl.DataFrame:
+    """cnn ties at pool1 and pool2 by probe accuracy; its ratio peaks at pool2 (one of the tied tops)."""
+    rows = [
+        ("cnn", "pool1", 0, 0.982, 2.0),
+        ("cnn", "pool2", 1, 0.982, 3.0),
+        ("cnn", "relu5", 2, 0.958, 2.5),
+        ("base", "b4", 0, 0.982, 1.0),
+        ("base", "gp", 1, 0.90, 1.5),
+    ]
+    return pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": la, "depth": d, "linear_probe_accuracy": a,
+             "inter_to_intra_ratio": r}
+            for m, la, d, a, r in rows
+        ]
+    )  # fmt: skip
+
+
+def _tied_config() -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["models"] = {
+        "cnn": config["models"]["cnn"] | {"layers": {"pool1": "none", "pool2": "none", "relu5": "none"}},
+        "base": config["models"]["base"],
+    }
+    return config
+
+
+def test_ties_do_not_contradict_themselves():
+    found = front_page.findings(_tied_summary(), _tied_config())
+    text = front_page.finding_sentences(found)["digits"]["models"][0]
+    # The ratio peaks at pool2, one of the tied top layers: it cannot be "best elsewhere".
+    assert "elsewhere" not in text, text
+    assert "pool1" in text and "pool2" in text
+
+
+def test_overall_best_keeps_ties_and_names_their_models():
+    found = front_page.findings(_tied_summary(), _tied_config())
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    for cell in ("cnn at pool1", "cnn at pool2", "base at b4"):
+        assert cell in best, best
+
+
+def test_snapshot_models_are_not_imagenet_weights_as_they_are():
+    config = copy.deepcopy(CONFIG)
+    config["models"]["cnn-epoch1"] = {
+        "architecture": "small_cnn",
+        "weights": "none",
+        "layers": {"pool1": "none"},
+        "snapshot_of": {"model": "cnn", "epoch": 1, "dataset": "digits"},
+    }
+    config["models"]["base-epoch1"] = config["models"]["base"] | {
+        "snapshot_of": {"model": "tuned", "epoch": 1, "dataset": "digits"}
+    }
+    assert "after epoch 1" in front_page.model_origin("base-epoch1", config)
+    assert "as they are" not in front_page.model_origin("base-epoch1", config)
+    assert "untrained" not in front_page.model_origin("cnn-epoch1", config)
+
+
+def test_atlas_heading_names_the_embedding_the_atlas_draws():
+    config = copy.deepcopy(CONFIG)
+    config["analyses"]["embeddings"] = ["pca"]
+    config["report"] = {"atlas_embedding": "tsne"}  # the schema's default; not computed here
+    found = front_page.findings(_summary(), config)
+    page = front_page.render_front_page(config, found, {"digits": {"atlas": _png()}})
+    assert "PCA coloured by class" in page and "t-SNE" not in page
+
+
+def test_only_linear_adam_draws_a_depth_profile_and_a_page():
+    summary = _summary().drop("linear_probe_accuracy", "inter_to_intra_ratio", "nc1", "silhouette")
+    summary = summary.with_columns(linear_adam_accuracy=pl.Series([0.8, 0.9, 0.7, 0.8, 0.7, 0.95]))
+    fig = layer_plots.depth_profile(summary)
+    assert len(fig.axes) == 1 and fig.axes[0].lines
+    found = front_page.findings(summary, CONFIG)
+    assert front_page.render_front_page(CONFIG, found, {})
+
+
+def test_study_paragraph_states_sample_size_and_reductions_and_warns_about_pooling():
+    config = copy.deepcopy(CONFIG)
+    config["models"]["tuned"]["train"]["sample_size"] = 500
+    config["models"]["cnn"]["layers"]["pool1"] = {"reduction": "adaptive_avg", "size": 2}
+    text = front_page.study_paragraph(config)
+    assert "500" in text and "sample" in text
+    assert "pool1 (adaptive_avg 2×2)" in text and "b4 (global average pool)" in text
+    assert "pooled" in text and "unfair" in text
+
+
+def test_comparisons_is_linked_only_when_built():
+    found = front_page.findings(_summary(), CONFIG)
+    categories = [("atlas", "figures"), ("comparisons", "model pairs"), ("summary", "tables")]
+    page = front_page.render_front_page(CONFIG, found, {}, categories)
+    assert "app.showCategory('comparisons')" in page  # the caller passes only the built categories
+    from layeratlas.stages import report as report_stage
+
+    built = report_stage.front_page_categories(CONFIG, comparisons=False, explorers=False)
+    assert "comparisons" not in [c for c, _ in built]
+    built = report_stage.front_page_categories(CONFIG, comparisons=True, explorers=False)
+    assert "comparisons" in [c for c, _ in built]
+
+
+def test_snakemake_is_pinned_to_the_verified_range():
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (pin,) = [d for d in deps if d.replace(" ", "").startswith("snakemake>") or d.startswith("snakemake=")]
+    assert "<" in pin, pin  # the front page relies on the report's class names and app.showCategory
+
+
+def _png() -> str:
+    import tempfile
+
+    import matplotlib.pyplot as plt
+
+    path = tempfile.mkstemp(suffix=".png")[1]
+    plt.imsave(path, np.zeros((4, 4)))
+    return path
