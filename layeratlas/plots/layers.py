@@ -139,6 +139,8 @@ def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, flo
         if log and len(values) and values.min() > 0 and values.max() > 20 * values.min():
             ax.set_yscale("log")
         ax.set_xticks(ticks, list(where), rotation=30, ha="right", rotation_mode="anchor")
+        if xlabel.startswith("relative"):  # the whole network's span, so the spacing means depth
+            ax.set_xlim(-0.05, 1.05)
         ax.set(xlabel=xlabel, ylabel=ylabel)
         set_title(ax, title)
         if len(columns) > 1 or len(datasets) > 1 or ax.get_legend_handles_labels()[0][1:]:
@@ -236,6 +238,8 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
     for i, model in enumerate(models):
         part = summary.filter(pl.col("model") == model).sort("depth")
         x, xlabel = depth_axis(part)
+        if relative:  # models side by side at a shared depth, so that whiskers do not hide each other
+            x = x + 0.012 * (i - (len(models) - 1) / 2)
         for d, layer in zip(x, part["layer"], strict=True):
             names = ticks.setdefault(float(d), [])
             if layer not in names:

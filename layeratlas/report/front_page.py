@@ -472,7 +472,10 @@ def _names(items: Sequence[str]) -> str:
 
 def _how(ranked: Mapping[str, Any]) -> str:
     n = f" {ranked['n']:,}" if ranked.get("n") else ""
-    return f"exact McNemar on the same{n} test images; correction: {ranked['correction']}"
+    correction = ranked["correction"]
+    return f"exact McNemar on the same{n} test images, " + (
+        "no correction" if correction == "none" else f"p corrected: {correction}"
+    )
 
 
 def _chance_sentence(entry: Mapping[str, Any], dataset: str, chance: float) -> str:
@@ -534,11 +537,12 @@ def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None 
             )
         if probe["tested"]:
             if lower:
-                each = ", ".join(f"{c['layer']} ({_acc(c)}; {_discordant(c['test'])})" for c in lower)
-                text += f"; {'it is' if len(lower) == 1 else 'they are'} lower: {each}"
+                name = (lambda c: "") if len(lower) == 1 else (lambda c: f"{c['layer']} ")  # noqa: E731
+                each = "; ".join(f"{name(c)}{_acc(c)}, {_discordant(c['test'])}" for c in lower)
+                names = _names([c["layer"] for c in lower])
+                text += f"; {names} {'is' if len(lower) == 1 else 'are'} lower ({each})"
             if probe.get("untested"):
                 text += f"; not tested: {', '.join(c['layer'] for c in probe['untested'])}"
-            text += f" ({_how(probe)})"
         parts.append(text)
     if ratio:
         peak = ratio_text
@@ -554,7 +558,10 @@ def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None 
         else:
             whose = "the" if probe else f"{model}'s"
             parts.append(f"{whose} inter/intra-class variance ratio peaks at {peak}")
-    return ("; ".join(parts) + ".") if parts else f"{model}: no separability metric was computed."
+    if not parts:
+        return f"{model}: no separability metric was computed."
+    how = f" Tests: {_how(probe)}." if probe and probe["tested"] else ""
+    return "; ".join(parts) + "." + how
 
 
 def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> str:
@@ -577,16 +584,11 @@ def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> 
         f"{c['model']} at {c['layer']} ({_acc(c)}; {_discordant(c['test'])})" for c in best["lower"]
     )
     lower = f" Lower: {lower}." if lower else ""
-    how = f" ({_how(best)})"
+    how = f" Tests: {_how(best)}."
     if len({c["model"] for c in top}) == 1:  # one model's top layers (tied among themselves) beat the rest
-        return (
-            f"Best overall on {dataset}: {cells}; every other model's best layer is lower.{lower[:-1]}{how}."
-        )
+        return f"Best overall on {dataset}: {cells}; every other model's best layer is lower.{lower}{how}"
     pairs = f"; against the top, {tests}" if tests else ""
-    return (
-        f"No single best overall on {dataset}: the tests do not separate {cells}{pairs}.{lower}"
-        f"{how.replace(' (', ' (tests: ', 1)}"
-    ).replace(".. ", ". ")
+    return f"No single best overall on {dataset}: the tests do not separate {cells}{pairs}.{lower}{how}"
 
 
 def _unchanged(change: Mapping[str, Any]) -> bool:
@@ -638,8 +640,8 @@ def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
             low, high = c["ratio_change_ci"]
             verdict = "changed" if low > 0 or high < 0 else "did not change detectably"
             bits.append(
-                f"the inter/intra ratio {verdict}: {ratio} (change {c['ratio_change']:+.3g}, "
-                f"95% interval [{low:+.3g}, {high:+.3g}])"
+                f"the inter/intra ratio {verdict}: {_num(c['ratio'][0])} → {_num(c['ratio'][1])}, "
+                f"change {c['ratio_change']:+.3g} [{low:+.3g}, {high:+.3g}]"
             )
         else:
             bits.append(f"inter/intra ratio {ratio}")
