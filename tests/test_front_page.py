@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 from layeratlas.plots import atlas as atlas_plots
@@ -532,3 +534,60 @@ def test_metrics_vs_depth_draws_whiskers_at_relative_depth():
     accuracy = fig.axes[0]
     assert accuracy.containers and "relative depth" in accuracy.get_xlabel()
     assert [round(t, 3) for t in accuracy.get_xticks()] == [0.3, 0.6, 0.9]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    layers=st.dictionaries(st.sampled_from(["m1", "m2", "m3"]), st.integers(1, 4), min_size=1),
+)
+def test_ties_never_contradict_and_every_tied_cell_is_named(data, layers):
+    """Hypothesis: all layers equal, two tied tops, one model, no pair. Accuracies from a few values (ties
+    are common); tests are exact McNemar on drawn discordant counts, uncorrected."""
+    config = {"datasets": {"d": {"source": "x"}}, "analyses": {}, "models": {}}
+    rows, tests = [], []
+    for m, n in layers.items():
+        config["models"][m] = {"architecture": m, "layers": {f"l{i}": "none" for i in range(n)}}
+        for i in range(n):
+            k = data.draw(st.sampled_from([400, 440, 442]))
+            r = data.draw(st.sampled_from([1.0, 2.0]))
+            rows.append({"dataset": "d", "model": m, "layer": f"l{i}", "depth": i, "n_test": N_TEST,
+                         "chance_accuracy": 0.1, "linear_probe_accuracy": k / N_TEST,
+                         "inter_to_intra_ratio": r})  # fmt: skip
+
+    def test_row(kind, a, b):  # noqa: ANN001, ANN202
+        # discordant counts consistent with the two accuracies (a_only - b_only = their difference)
+        diff = round((a["linear_probe_accuracy"] - b["linear_probe_accuracy"]) * N_TEST)
+        b_only = data.draw(st.integers(0, 20))
+        a_only = b_only + diff
+        p = float(binomtest(a_only, a_only + b_only, 0.5).pvalue) if a_only + b_only else 1.0
+        return {"dataset": "d", "kind": kind, "model_a": a["model"], "layer_a": a["layer"],
+                "model_b": b["model"], "layer_b": b["layer"], "classifier": "linear_probe", "n": N_TEST, "a_only": a_only,
+                "b_only": b_only, "p_value": p, "p_adjusted": p, "correction": "none"}  # fmt: skip
+
+    key = lambda r: (r["linear_probe_accuracy"], -r["depth"])  # noqa: E731 (first in layer order on ties)
+    tops = {}
+    for m in layers:
+        mine = [r for r in rows if r["model"] == m]
+        tops[m] = max(mine, key=key)
+        tests += [test_row("layer_vs_top", tops[m], r) for r in mine if r is not tops[m]]
+    overall = max(tops.values(), key=key)
+    tests += [test_row("model_vs_model", overall, t) for t in tops.values() if t is not overall]
+    summary = pl.DataFrame(rows)
+    comparisons = pl.DataFrame(tests) if tests else None
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    sentences = front_page.finding_sentences(found)["d"]
+    for entry, text in zip(found["datasets"]["d"]["per_model"], sentences["models"], strict=True):
+        probe = entry["probe"]
+        assert all(c["layer"] in text for c in probe["top"])
+        assert all(c["test"]["p_adjusted"] >= 0.05 for c in probe["top"][1:])
+        assert all(c["test"]["p_adjusted"] < 0.05 for c in probe["lower"])
+        if entry["agree"]:
+            assert "better at" not in text and "elsewhere" not in text
+        if len(probe["top"]) > 1:
+            assert "equally well" in text and "best at" not in text
+    best = sentences["best"]
+    top = found["datasets"]["d"]["best"]["top"]
+    if len(layers) > 1:
+        assert all(f"{c['model']} at {c['layer']}" in best for c in top), best
+        assert best.startswith("Best overall") == (len({c["model"] for c in top}) == 1)
