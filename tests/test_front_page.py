@@ -562,7 +562,8 @@ def test_ties_never_contradict_and_every_tied_cell_is_named(data, layers):
         a_only = b_only + diff
         p = float(binomtest(a_only, a_only + b_only, 0.5).pvalue) if a_only + b_only else 1.0
         return {"dataset": "d", "kind": kind, "model_a": a["model"], "layer_a": a["layer"],
-                "model_b": b["model"], "layer_b": b["layer"], "classifier": "linear_probe", "n": N_TEST, "a_only": a_only,
+                "model_b": b["model"], "layer_b": b["layer"], "classifier": "linear_probe", "n": N_TEST,
+                "a_only": a_only,
                 "b_only": b_only, "p_value": p, "p_adjusted": p, "correction": "none"}  # fmt: skip
 
     key = lambda r: (r["linear_probe_accuracy"], -r["depth"])  # noqa: E731 (first in layer order on ties)
