@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 from scipy.stats import binomtest
 
+from layeratlas.config import atlas_embedding, model_pairs
 from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
 
@@ -29,14 +30,6 @@ EMBEDDING_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 
 # --- the study ---------------------------------------------------------------------------------------
-
-
-def trained_from(spec: Mapping[str, Any]) -> str | None:
-    """Where a trained model's weights start: ``"scratch"``, the weights' name, or None when untrained."""
-    if not spec.get("train"):
-        return None
-    weights = str(spec.get("weights", "none"))
-    return "scratch" if weights == "none" else weights
 
 
 def _epochs(n: Any) -> str:
@@ -91,35 +84,6 @@ def reduction_words(value: Any) -> str:
 
 def _reduction(value: Any) -> str:
     return str(value.get("reduction", "none")) if isinstance(value, Mapping) else str(value)
-
-
-def model_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(reference, other) model pairs to compare: every trained model that starts from pretrained weights
-    paired with the untrained model of the same architecture and weights (pretrained vs fine-tuned), then
-    the pairs of ``report.pairs``. Unknown names in report.pairs raise a ValueError naming them."""
-    models = config["models"]
-    pairs: list[tuple[str, str]] = []
-    for tuned, spec in models.items():
-        if trained_from(spec) in (None, "scratch") or spec.get("snapshot_of"):
-            continue
-        for base, other in models.items():
-            if (
-                base != tuned
-                and not other.get("train")
-                and other["architecture"] == spec["architecture"]
-                and str(other.get("weights", "none")) == str(spec.get("weights", "none"))
-            ):
-                pairs.append((base, tuned))
-                break
-    for pair in (config.get("report") or {}).get("pairs", []):
-        unknown = [m for m in pair if m not in models]
-        if unknown:
-            raise ValueError(
-                f"report.pairs: {pair} names unknown model(s) {unknown}; models are {sorted(models)}"
-            )
-        if tuple(pair) not in pairs:
-            pairs.append((pair[0], pair[1]))
-    return pairs
 
 
 def shared_layers(config: Mapping[str, Any], a: str, b: str) -> list[str]:
@@ -716,15 +680,6 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
     return f'<table class="la-pair"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def atlas_embedding_name(config: Mapping[str, Any]) -> str:
-    """The embedding the atlas draws, in words: report.atlas_embedding, or the first computed embedding
-    when that one is not computed (as report.smk picks it)."""
-    computed = list((config.get("analyses") or {}).get("embeddings") or [])
-    wanted = (config.get("report") or {}).get("atlas_embedding", "tsne")
-    method = wanted if wanted in computed or not computed else computed[0]
-    return EMBEDDING_NAMES.get(method, method)
-
-
 HOW_TO_READ = (
     "How to read this: a value in brackets is its 95% interval (Wilson for accuracies, a bootstrap over "
     "the test images for the ratio): the true value lies in it with 95% confidence, so two values whose "
@@ -786,7 +741,8 @@ def render_front_page(
     needs nothing beside it), then links to the report's categories (``(category, what it holds)``) and
     to the interactive explorers (``explorers[dataset]``: path of its HTML file)."""
     sentences = finding_sentences(found)
-    embedding = atlas_embedding_name(config)
+    method = atlas_embedding(config)
+    embedding = EMBEDDING_NAMES.get(method, str(method))
     parts = [
         STYLE,
         '<div id="layeratlas-front">',
