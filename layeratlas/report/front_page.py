@@ -511,7 +511,8 @@ def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None 
     if ratio:
         peak = ratio_text
         if probe and entry["agree"]:
-            where = "among those layers" if len(probe["top"]) > 1 else "where the probe is best too"
+            best = "is best" if probe["tested"] else "scores highest"
+            where = "among those layers" if len(probe["top"]) > 1 else f"where the probe {best} too"
             parts.append(f"the inter/intra-class variance ratio peaks at {peak}, {where}")
         elif probe and probe["tested"]:
             parts.append(
@@ -539,8 +540,8 @@ def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> 
     if not best["tested"]:
         what = "equally " if len(top) > 1 else ""
         return (
-            f"Highest linear-probe accuracy on {dataset} {what}at {cells}; no paired test across models was "
-            "available, so no best overall is named."
+            f"Highest linear-probe accuracy overall on {dataset} {what}at {cells}; no paired test across "
+            "models was available, so no best overall is named."
         )
     tested = [c for c in top if c.get("test")]
     tests = "; ".join(f"{c['model']} at {c['layer']}: {_discordant(c['test'])}" for c in tested)
