@@ -656,9 +656,9 @@ def _category_link(category: str, text: str) -> str:
 
 
 def _pair_table(pair: Mapping[str, Any]) -> str:
-    a, b = pair["reference"], pair["other"]
-    heads = ("layer", f"probe {a}", f"probe {b}", f"only {a} right", f"only {b} right", "p")
-    heads += (f"ratio {a}", f"ratio {b}", "ratio change [95%]", f"NC1 {a}", f"NC1 {b}", "CKA")
+    # before = the reference model, after = the other one (long model names as headers widen the page)
+    heads = ("layer", "probe before", "probe after", "only before right", "only after right", "p")
+    heads += ("ratio before", "ratio after", "ratio change [95%]", "NC1 before", "NC1 after", "CKA")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     rows = []
     for c in pair["layers"]:
@@ -678,7 +678,11 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
         ]
         cells += [_num(c["nc1"][0]), _num(c["nc1"][1]), "n/a" if c["cka"] is None else f"{c['cka']:.2f}"]
         rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
-    return f'<table class="la-pair"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    caption = f"before: {pair['reference']}; after: {pair['other']}; p: exact McNemar"
+    return (
+        f'<div class="la-scroll"><table class="la-pair"><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 HOW_TO_READ = (
@@ -698,9 +702,11 @@ div.grow.flex.items-center.justify-center.h-screen { align-items: flex-start; ju
 div.prose.max-w-lg { max-width: 80rem; }
 #layeratlas-front h2 { margin-top: 0.5em; }
 #layeratlas-front p.la-how { font-size: 0.85em; color: #555; }
+#layeratlas-front div.la-scroll { max-width: 100%; overflow-x: auto; }
+#layeratlas-front table.la-pair caption { caption-side: top; text-align: left; color: #555; }
 #layeratlas-front table.la-pair { font-size: 0.85em; border-collapse: collapse; }
 #layeratlas-front table.la-pair td, #layeratlas-front table.la-pair th {
-  padding: 2px 8px; text-align: right; }
+  padding: 2px 8px; text-align: right; white-space: nowrap; }
 #layeratlas-front table.la-pair td:first-child { text-align: left; }
 </style>"""
 
