@@ -159,7 +159,7 @@ rule comparisons_table:
     output:
         report(
             "results/report/comparisons.html",
-            caption="../report/comparisons.rst",
+            caption="../report/comparisons_table.rst",
             category="comparisons",
             labels={"dataset": "all", "figure": "0 paired tests behind the findings (table)"},
         ),
