@@ -580,3 +580,19 @@ def test_ties_never_contradict_and_every_tied_cell_is_named(data, layers):
     if len(layers) > 1:
         assert all(f"{c['model']} at {c['layer']}" in best for c in top), best
         assert best.startswith("Best overall") == (len({c["model"] for c in top}) == 1)
+
+
+def test_a_tied_layer_of_another_model_joins_the_overall_set_without_a_borrowed_test():
+    config, summary, comparisons = _study()
+    # base's gp is not separated from base's top (b4): it joins the overall set with base's b4
+    comparisons = comparisons.with_columns(
+        pl.when((pl.col("model_b") == "base") & (pl.col("layer_b") == "gp"))
+        .then(pl.lit(0.2))
+        .otherwise("p_adjusted")
+        .alias("p_adjusted")
+    )
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    assert "base at gp (90.0% [" in best
+    # its test was against base's b4, not against the overall top: not printed as one "against the top"
+    assert "base at gp: 40 vs 3" not in best and "base at b4: 8 vs 8 images differ" in best

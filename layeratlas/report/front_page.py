@@ -343,8 +343,14 @@ def findings(
         best = _ranked([_cell(r, PROBE) for r in rows], _tests(comparisons, dataset, "model_vs_model"))
         if best and best["tested"]:
             # a model whose top layer ties the overall top brings every layer tied with its own top
+            # (tested against their own model's top layer: that test is kept only where it is the overall top)
             ties = {e["model"]: e["probe"]["top"][1:] for e in per_model if e["probe"]}
-            best["top"] = [x for c in best["top"] for x in (c, *ties.get(c["model"], []))]
+            lead = best["top"][0]["model"]
+            best["top"] = [
+                x if x is c or c["model"] == lead else {k: v for k, v in x.items() if k != "test"}
+                for c in best["top"]
+                for x in (c, *ties.get(c["model"], []))
+            ]
         lookup = {(r["model"], r["layer"]): r for r in rows}
         pair_tests = {
             (t["model_a"], t["model_b"], t["layer_a"]): _test(t) for t in _tests(comparisons, dataset, "pair")
@@ -478,7 +484,7 @@ def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None 
     parts = []
     if probe:
         top, lower = probe["top"], probe["lower"]
-        accs = " and ".join(_acc(c) for c in top)
+        accs = _names([_acc(c) for c in top])
         if not probe["tested"]:
             tie = "equally (the same accuracy)" if len(top) > 1 else ""
             text = (
