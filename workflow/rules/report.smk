@@ -210,6 +210,6 @@ rule front_page:
         explorers=front_page_explorers,
         training=lambda wildcards: {m: f"results/training/{m}/metrics.json" for m in MODELS if trained(m)},
         # what the "comparisons" category holds: the page links it only when something is in it
-        pairs_built=bool(ANALYSES["variance"] and ATLAS_EMBEDDING and PAIRS),
+        pairs_built=bool(ANALYSES["variance"] and ATLAS_EMBEDDING and report_pairs()),
     script:
         "../../scripts/front_page.py"
