@@ -694,7 +694,8 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
 HOW_TO_READ = (
     "How to read this: a value in brackets is its 95% interval (Wilson for accuracies, a bootstrap over "
     "the test images for the ratio): the range of values consistent with this test set, so two values "
-    "whose intervals overlap may well not differ. A p-value comes from an exact McNemar test on the test images that "
+    "whose intervals overlap may well not differ. A p-value comes from an exact McNemar test on the test "
+    "images that "
     "one cell gets right and the other wrong (corrected as stated for the number of comparisons); only "
     f"p < {ALPHA:g} counts as a difference, and “equally well” means no test found one, not that none exists."
 )
