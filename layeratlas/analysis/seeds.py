@@ -32,6 +32,7 @@ def metric_columns(summary: pl.DataFrame) -> list[str]:
         if dtype.is_numeric()
         and c not in KEYS
         and c not in NOT_METRICS
+        and not c.startswith("n_")  # sizes (n_samples, n_features ...), not scores
         and not c.endswith(("_ci_low", "_ci_high"))
     ]
 
@@ -58,8 +59,14 @@ def across_seeds(summary: pl.DataFrame, groups: Mapping[str, Sequence[str]]) -> 
     rows = summary.filter(pl.col("model").is_in(list(member_of)))
     if rows.is_empty():
         return pl.DataFrame(schema=schema)
-    long = rows.with_columns(pl.col("model").replace_strict(member_of).alias("group")).unpivot(
-        on=metric_columns(summary), index=["dataset", "group", "layer", "model"], variable_name="metric"
+    metrics = metric_columns(summary)
+    long = (
+        rows.with_row_index("row")
+        .with_columns(pl.col("model").replace_strict(member_of).alias("group"))
+        .unpivot(on=metrics, index=["row", "dataset", "group", "layer", "model"], variable_name="metric")
+        # a layer's metrics together, layers in the summary's order, metrics in its column order
+        .with_columns(pl.col("metric").replace_strict({m: i for i, m in enumerate(metrics)}).alias("rank"))
+        .sort(["dataset", "group", pl.col("row").min().over(["dataset", "group", "layer"]), "rank", "row"])
     )
     value = pl.col("value").cast(pl.Float64)
     table = (
