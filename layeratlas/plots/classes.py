@@ -22,7 +22,7 @@ from layeratlas.plots import (
     set_title,
     suptitle,
 )
-from layeratlas.plots.training import draw_confusion
+from layeratlas.plots.training import confusion_order, draw_confusion, most_confused_pairs, pairs_panel
 
 
 def variance_heatmap(
@@ -223,26 +223,57 @@ def confusion_grid(
     title: str,
     accuracies: Mapping[str, float],
 ) -> Figure:
-    """One row-normalised confusion matrix (rows: true class) per classifier, side by side."""
+    """One row-normalised confusion matrix (rows: true class) per classifier, side by side.
+
+    Above ``MANY_CLASSES`` classes every panel orders the classes alike (clustered on the most accurate
+    classifier's confusions), without numbers, and a last panel lists that classifier's most confused
+    pairs."""
     k = len(class_names)
     n = len(matrices)
     if n == 0:
         raise ValueError("no confusion matrices to draw")
-    side = max(3.0, 0.3 * k + 1.5)
-    cols = min(n, 3)
-    rows = -(-n // cols)
+    many = many_classes(k)
+    panels = n + 1 if many else n
+    side = 4.4 if many else max(3.0, 0.3 * k + 1.5)
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(side * cols + 1, (side + 0.5) * rows + 0.6), layout="constrained", squeeze=False
+        rows,
+        cols,
+        figsize=budget_size(side * cols + 1, (side + 0.5) * rows + 0.6),
+        layout="constrained",
+        squeeze=False,
     )
-    for ax in axes.ravel()[n:]:
+    for ax in axes.ravel()[panels:]:
         ax.set_visible(False)
-    for ax, (name, matrix) in zip(axes.ravel(), matrices.items(), strict=False):
+    order = best = None
+    if many:
+        best = max(matrices, key=lambda m: accuracies.get(m, float("nan")) if m in accuracies else -1)
+        order = confusion_order(matrices[best])
+    for i, (ax, (name, matrix)) in enumerate(zip(axes.ravel(), matrices.items(), strict=False)):
         try:
-            im = draw_confusion(ax, matrix, class_names, max_annotated=12, fontsize=7)
+            im = draw_confusion(
+                ax,
+                matrix,
+                class_names,
+                max_annotated=12,
+                fontsize=7,
+                order=order,
+                side_inches=side - 0.6,
+                labelled="y" if i % cols == 0 else "",  # one order in every panel: labels once per row
+            )
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from None
-        ax.set(xlabel="predicted class", ylabel="true class")
         set_title(ax, f"{name}: accuracy {accuracies.get(name, float('nan')):.3f}")
-    colorbar(fig, im, axes.ravel().tolist(), "fraction of the true class", shrink=0.6)
+    label = "fraction of the true class" + (" (square-root scale)" if many else "")
+    colorbar(fig, im, axes.ravel()[:n].tolist(), label, shrink=0.6)
+    if many:
+        pairs_panel(
+            axes.ravel()[n], most_confused_pairs(matrices[best], class_names), f"most confused pairs ({best})"
+        )
+        title = (
+            f"{title}\n({k} classes in one order in every panel, often confused ones together; "
+            f"no numbers above {MANY_CLASSES} classes)"
+        )
     suptitle(fig, title)
     return fig
