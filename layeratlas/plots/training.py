@@ -99,10 +99,18 @@ def pairs_panel(ax: Axes, pairs: pl.DataFrame, title: str) -> None:
     if not cells:
         ax.text(0.5, 0.5, "no confusions", ha="center", va="center", transform=ax.transAxes)
         return
-    table = ax.table(cellText=cells, colLabels=list(pairs.columns), loc="upper center", cellLoc="left")
+    # Inside the axes (bbox), so that constrained layout sees no table running past them.
+    widths = [max(len(str(r[i])) for r in [pairs.columns, *cells]) + 2 for i in range(len(pairs.columns))]
+    height = min(1.0, 0.05 * (len(cells) + 1))
+    table = ax.table(
+        cellText=cells,
+        colLabels=list(pairs.columns),
+        cellLoc="left",
+        colWidths=[w / sum(widths) for w in widths],
+        bbox=[0, 1 - height, 1, height],
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(7)
-    table.auto_set_column_width(list(range(len(pairs.columns))))
     ax.set_title(title, fontsize=8)
 
 
@@ -175,7 +183,7 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], title: str)
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     if many_classes(len(class_names)):
         fig, (ax, side) = plt.subplots(
-            1, 2, figsize=(13.5, 8.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]}
+            1, 2, figsize=(13.5, 9.5), layout="constrained", gridspec_kw={"width_ratios": [1.6, 1]}
         )
         image = draw_confusion(ax, counts, class_names, side_inches=5.5)
         pairs_panel(side, most_confused_pairs(counts, class_names), "most confused pairs")
