@@ -109,12 +109,15 @@ def legend_or_note(
         return f"({note}; no legend: {EXPLORER_HINT})"
     from matplotlib.lines import Line2D
 
+    options = {"title": kwargs.pop("title", "class"), "frameon": False, "ncol": -(-len(present) // 25)}
     kwargs = {"marker": "o", "markersize": 6} | kwargs
-    handles = [
-        Line2D([], [], linestyle="", color=colour_of(cmap, c), label=str(class_names[c]), **kwargs)
-        for c in present
-    ]
-    options = {"title": "class", "frameon": False, "ncol": -(-len(handles) // 25)}
+    hollow = kwargs.get("markerfacecolor") == "none"  # frames of thumbnails: the edge carries the colour
+
+    def handle(c: int) -> Line2D:
+        colour = {"markeredgecolor" if hollow else "color": colour_of(cmap, c)}
+        return Line2D([], [], linestyle="", label=str(class_names[c]), **colour, **kwargs)
+
+    handles = [handle(c) for c in present]
     if isinstance(target, Figure):
         target.legend(handles=handles, loc="outside right center", **options)
     else:
