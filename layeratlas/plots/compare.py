@@ -119,7 +119,9 @@ def inter_heatmaps(names: Sequence[str], tables: Sequence[pl.DataFrame], *, titl
     n = max(len(c) for _, c in matrices)
     many = many_classes(n) and len(matrices[0][1]) == len(matrices[1][1])
     size = 6.0 if many else min(6.0, 2.5 + 0.3 * n)
-    fig, axes = plt.subplots(1, 2, figsize=budget_size(2 * size + 1.2, size + (1.8 if many else 0.8)), layout="constrained")
+    fig, axes = plt.subplots(
+        1, 2, figsize=budget_size(2 * size + 1.2, size + (1.8 if many else 0.0)), layout="constrained"
+    )
     image = None
     order = cluster_order(matrices[0][0]) if many else None
     for i, (ax, name, (matrix, classes)) in enumerate(zip(axes, names, matrices, strict=True)):
