@@ -27,6 +27,7 @@ Style conventions (every figure):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import textwrap
@@ -69,6 +70,7 @@ MAX_PIXELS = 6_000_000  # the largest report figure at the resolution it is save
 EXPLORER_HINT = "find a class in the embedding explorer (explorer.html), which has a class search"
 
 plt.rcParams.update(STYLE)
+log = logging.getLogger(__name__)
 
 
 def class_colours(n_classes: int) -> ListedColormap:
@@ -235,10 +237,26 @@ def image_for_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
     """Write ``fig`` to ``path`` atomically (see ``layeratlas.io.atomic_path``) and close it.
 
-    The format follows the suffix of ``path``.
+    The format follows the suffix of ``path``. A PNG larger than an item of the report may be
+    (``layeratlas.report.budget``) is written again at the lower resolution that fits, with a warning.
     """
+    from layeratlas.report.budget import MAX_ITEM_BYTES
+
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi)
+            size = tmp.stat().st_size
+            while tmp.suffix == ".png" and size > MAX_ITEM_BYTES and dpi > 40:
+                smaller = max(40, int(dpi * math.sqrt(MAX_ITEM_BYTES / size) * 0.9))
+                log.warning(
+                    "%s: %s bytes at %d dpi, over the report's item budget; %d dpi",
+                    path,
+                    f"{size:,}",
+                    dpi,
+                    smaller,
+                )
+                dpi = smaller
+                fig.savefig(tmp, dpi=dpi)
+                size = tmp.stat().st_size
     finally:
         plt.close(fig)

@@ -515,7 +515,8 @@ def explorer_html(
 # Snakemake's single-file report (report.html) shows an HTML result in an iframe whose src is the file as a
 # data: URL, and Chromium does not load data: URLs over 2 MiB (measured: 2,080,010 characters load,
 # 2,106,678 do not). Bokeh's inline JavaScript alone is 1.65 MB (2.2 MB as base64), but 0.4 MB gzipped.
-DATA_URL_LIMIT = 2 * 1024 * 1024
+from layeratlas.report.budget import DATA_URL_LIMIT  # noqa: E402 (beside its explanation)
+
 _SCRIPT = re.compile(r'<script(?P<attrs>(?: type="(?:text/javascript|application/json)")?(?: id="[^"]*")?)>'
                      r"(?P<body>.*?)</script>", re.S)  # fmt: skip
 # Runs the packed scripts in page order once unzipped by the browser (DecompressionStream: Chrome 80,
