@@ -67,7 +67,7 @@ OUTSIDE_IMAGE = (0.85, 0.45, 0.1)  # orange: pixels outside the image (padding),
 CORRECT, WRONG = "tab:green", "tab:red"
 MANY_CLASSES = 30  # above this many classes, figures change form (see the module notes)
 MAX_PIXELS = 6_000_000  # the largest report figure at the resolution it is saved at
-EXPLORER_HINT = "find a class in the embedding explorer (explorer.html), which has a class search"
+EXPLORER_HINT = "find a class in the embedding explorer"
 
 plt.rcParams.update(STYLE)
 log = logging.getLogger(__name__)
@@ -104,11 +104,11 @@ def legend_or_note(
     target: Figure | Axes, present: Iterable[int], class_names: Sequence[str], cmap: Colormap, **kwargs
 ) -> str:
     """One class legend (titled "class", beside ``target``) while the classes are few; above
-    ``MANY_CLASSES`` no legend, and the returned note (for the title) names the explorer instead."""
+    ``MANY_CLASSES`` no legend, and the returned note (a line for the title) names the explorer instead."""
     present = sorted(int(c) for c in present)
     if many_classes(len(class_names)):
         note = colour_note(len(class_names)) or f"{len(class_names)} classes"
-        return f"({note}; no legend: {EXPLORER_HINT})"
+        return f"\n({note}; no legend: {EXPLORER_HINT})"
     from matplotlib.lines import Line2D
 
     options = {"title": kwargs.pop("title", "class"), "frameon": False, "ncol": -(-len(present) // 25)}

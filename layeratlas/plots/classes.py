@@ -83,7 +83,7 @@ def _large_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str, u
     k = len(class_names)
     order = cluster_order(matrix)
     shown = np.where(np.eye(k, dtype=bool), np.nan, matrix)[np.ix_(order, order)]
-    fig, ax = plt.subplots(figsize=budget_size(10.5, 9.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=budget_size(10.5, 10.2), layout="constrained")
     cmap = plt.get_cmap(SEQUENTIAL).with_extremes(bad="0.92")
     im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, interpolation="nearest")
     colorbar(fig, im, ax, f"squared distance between class means ({unit})", shrink=0.8)
@@ -172,7 +172,7 @@ def top_bottom_dots(
     ax.grid(axis="x", alpha=0.3)
     ax.set(xlabel=xlabel, ylabel=f"class (the {k} {what} on top, the {k} least at the bottom)")
     ax.legend(loc="lower right", fontsize=7)
-    set_title(ax, title)
+    suptitle(fig, title)  # over the figure: long class names push the axes to the right
     return fig
 
 
