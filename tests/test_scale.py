@@ -61,6 +61,7 @@ def check_scale(fig, tmp_path, name: str, dpi: int = plots.DPI) -> int:
     """The figure at study scale: titles, axis labels, tick labels and legends inside the canvas
     (``check_figure``), within the pixel budget, saved under the item budget; returns its number of
     legend entries."""
+    check_figure(fig)
     width, height = fig.get_size_inches()
     assert width * height * dpi * dpi <= plots.MAX_PIXELS * 1.001, (
         f"{name}: {width * height * dpi**2:,.0f} px"

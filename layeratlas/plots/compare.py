@@ -47,6 +47,8 @@ def maps_side_by_side(
             int(c) for c in scatter_classes(ax, table.select("x", "y").to_numpy(), labels, class_names, cmap)
         )
         set_title(ax, name)
+        ax.set_xticks([])  # the coordinates of a 2-D map mean nothing by themselves
+        ax.set_yticks([])
     note = legend_or_note(fig, present, class_names, cmap)
     if title or note:
         suptitle(fig, " ".join(filter(None, [title, note])))

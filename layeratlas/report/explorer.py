@@ -1,6 +1,8 @@
 """The interactive embedding explorer: one self-contained HTML page per dataset with the 2-D map of every
 (model, layer), all drawn from ONE Bokeh ColumnDataSource so that a box or lasso selection in one map
-highlights the same images in every other map; hovering shows the image itself.
+highlights the same images in every other map; hovering shows the image itself. Each map is one renderer
+behind one shared class filter (legend clicks), a search box finds a class, and the page is capped by
+bytes (it must open inside report.html: ``layeratlas.report.budget``), not by a count of points.
 
 Bokeh does the interactive part (linked selections through the shared source, hover templates, legend
 clicks, inline JavaScript); this module only lays out the data: one row per image, one x/y column pair per
@@ -23,6 +25,8 @@ import numpy as np
 import polars as pl
 
 from layeratlas.io import Pathish, atomic_path
+from layeratlas.report.budget import DATA_URL_LIMIT as DATA_URL_LIMIT  # re-exported: tests, callers
+from layeratlas.report.budget import MAX_ITEM_BYTES, data_url_length, fits_report, oversize_page
 
 log = logging.getLogger("layeratlas")
 
@@ -36,6 +40,8 @@ TOOLTIP_PX = 96
 LOSSLESS_MAX_BYTES = 1024
 # At most this many images of a selection are drawn in the side panel (the count covers all of them).
 GALLERY_MAX = 240
+# Above this many classes the legend is one scrolling column (a class is found by the search box).
+LEGEND_ROWS = 30
 
 _PATH = re.compile(r"embedding_(?P<embedding>[a-z]+)\.parquet$")
 
@@ -143,11 +149,13 @@ def _aligned(maps: Mapping[tuple[str, str], Mapping[str, pl.DataFrame]]) -> tupl
 
 
 def _palette(n_classes: int) -> list[str]:
-    from bokeh.palettes import Category10_10, Category20_20
+    """The class colours of the report's figures (``plots.class_colours``), by class id, as hex."""
+    from matplotlib.colors import to_hex
 
-    # tab10/tab20 of the matplotlib figures (the same colours), by class id; beyond 20 classes they repeat.
-    colours = Category10_10 if n_classes <= 10 else Category20_20
-    return [colours[i % len(colours)] for i in range(n_classes)]
+    from layeratlas.plots import class_colours, colour_of
+
+    cmap = class_colours(n_classes)
+    return [to_hex(colour_of(cmap, i)) for i in range(n_classes)]
 
 
 def _split_words(splits: Sequence[str]) -> str:
@@ -177,17 +185,19 @@ def explorer_document(
     """
     from bokeh.layouts import column, gridplot, row
     from bokeh.models import (
+        AutocompleteInput,
+        BooleanFilter,
         BoxSelectTool,
         Button,
         CDSView,
         ColumnDataSource,
         CustomJS,
         Div,
-        GroupFilter,
         HoverTool,
         LassoSelectTool,
         Legend,
         LegendItem,
+        ScrollBox,
         Select,
     )
     from bokeh.plotting import figure
@@ -221,11 +231,12 @@ def explorer_document(
     keys = {}  # (model, layer) -> column suffix: "x3" is the shown map, "x3_pca" the PCA of map 3
     for i, (key, per) in enumerate(coords.items()):
         keys[key] = str(i)
+        # the shown map (JS swaps these columns when the embedding select changes); each column is
+        # serialised once: the shown embedding's own x{i}_{e} copy is made in the browser at the first switch
+        data[f"x{i}"], data[f"y{i}"] = per[embedding][0][keep], per[embedding][1][keep]
         for e in embeddings:
-            x, y = per[e]
-            data[f"x{i}_{e}"], data[f"y{i}_{e}"] = x[keep], y[keep]
-        # the shown map (JS swaps these columns when the embedding select changes)
-        data[f"x{i}"], data[f"y{i}"] = data[f"x{i}_{embedding}"], data[f"y{i}_{embedding}"]
+            if e != embedding:
+                data[f"x{i}_{e}"], data[f"y{i}_{e}"] = per[e][0][keep], per[e][1][keep]
     source = ColumnDataSource(data, name="explorer_points")
 
     maps_js = list(keys.values())
@@ -246,7 +257,9 @@ def explorer_document(
     # Map size: the whole grid on one laptop screen (about 1,100 x 720 px for the maps) where possible.
     side = int(np.clip(min(720 / len(models) - 34, 1100 / n_cols - 24), 180, 280))
     grid: list[list] = []
-    renderers_of_class: dict[str, list] = {c: [] for c in classes}
+    # One renderer per map, all behind one filter of the classes shown (a legend click or the class
+    # search changes it), rather than a renderer per class and map (10,000 views at 100 classes x 100 maps).
+    shown_classes = BooleanFilter(booleans=[True] * len(keep))
     plots = []
     for model in models:
         cells = []
@@ -276,22 +289,20 @@ def explorer_document(
                 p.yaxis.axis_label_text_font_style = "bold"
                 p.yaxis.axis_label_text_font_size = "13px"
             p.grid.grid_line_alpha = 0.25
-            for c in classes:
-                r = p.scatter(
-                    f"x{i}",
-                    f"y{i}",
-                    source=source,
-                    view=CDSView(filter=GroupFilter(column_name="class_name", group=c)),
-                    size=5,
-                    color="color",
-                    alpha=0.8,
-                    nonselection_alpha=0.07,
-                    selection_alpha=1.0,
-                    selection_line_color="black",
-                    selection_line_width=0.6,
-                    name=f"map{i}_class{c}",
-                )
-                renderers_of_class[c].append(r)
+            p.scatter(
+                f"x{i}",
+                f"y{i}",
+                source=source,
+                view=CDSView(filter=shown_classes),
+                size=5,
+                color="color",
+                alpha=0.8,
+                nonselection_alpha=0.07,
+                selection_alpha=1.0,
+                selection_line_color="black",
+                selection_line_width=0.6,
+                name=f"map{i}",
+            )
             # Hover reads one transparent renderer of all the map's points, so that a dense spot shows ONE
             # tooltip (limit=1), not one per class renderer. The hovered image is ringed in every map (Bokeh's
             # own hover glyph would not do: each renderer overwrites the shared source's inspected indices).
@@ -320,10 +331,11 @@ def explorer_document(
 
     # One legend for every map, in a plot of its own holding one off-screen point per class for the
     # swatch (fixed ranges: Bokeh cannot range an empty plot). Clicking an item hides its swatch renderer
-    # (click_policy hide) and the click event passes that on to the class's renderer in every map. (Bokeh
-    # 3.9 loses the swatches on the next repaint when an item lists renderers of other plots, or when the
-    # swatch renderer has a property callback: hence the event.)
-    n_legend_cols = max(1, math.ceil(len(classes) / 25))
+    # (click_policy hide) and the click event passes that on to the maps' class filter. (Bokeh 3.9 loses
+    # the swatches on the next repaint when an item lists renderers of other plots, or when the swatch
+    # renderer has a property callback: hence the event.) Many classes: one column that scrolls.
+    many = len(classes) > LEGEND_ROWS
+    n_legend_cols = 1 if many else max(1, math.ceil(len(classes) / 25))
     key_plot = figure(
         width=170 * n_legend_cols,
         height=60 + 22 * math.ceil(len(classes) / n_legend_cols),
@@ -348,9 +360,13 @@ def explorer_document(
     )
     legend.js_on_event(
         "legend_item_click",
-        CustomJS(args={"groups": {c: renderers_of_class[c] for c in classes}}, code=_FOLLOW_JS),
+        CustomJS(args={"legend": legend, "source": source, "filter": shown_classes}, code=_FOLLOW_JS),
     )
     key_plot.add_layout(legend)
+    key: object = key_plot
+    if many:
+        key_plot.width = 250
+        key = ScrollBox(child=key_plot, height=360, width=270, vertical_scrollbar="auto")
 
     split_words = _split_words(data["split"])
     cap = (
@@ -375,7 +391,18 @@ def explorer_document(
             code=_SELECTION_JS,
         ),
     )  # fmt: skip
-    controls = [clear]
+    # Find a class: its images are selected, so they light up in every map and fill the gallery.
+    find = AutocompleteInput(
+        title="find a class",
+        placeholder="type part of a class name",
+        completions=classes,
+        case_sensitive=False,
+        search_strategy="includes",
+        min_characters=1,
+        width=240,
+    )
+    find.js_on_change("value", CustomJS(args={"source": source}, code=_FIND_JS))
+    controls = [find, clear]
     if len(embeddings) > 1:
         choose = Select(
             title="map",
@@ -387,24 +414,33 @@ def explorer_document(
             "value",
             CustomJS(
                 args={"source": source, "maps": maps_js, "plots": plots, "header": header, "ring": ring,
-                      "empty": ring_empty,
+                      "empty": ring_empty, "initial": embedding,
                       "titles": titles, "template": _header_html("%TITLE%", cap, len(coords))},
                 code=_SWITCH_JS,
             ),
         )  # fmt: skip
         controls.insert(0, choose)
-    side_panel = column(*controls, key_plot, selected)
+    side_panel = column(*controls, key, selected)
     layout = column(header, row(atlas, side_panel))
     return layout, titles[embedding] + ("" if len(keep) == n_total else f" (sample of {n_total:,})")
 
 
-# A legend click: once Bokeh has toggled the item's swatch, every map's renderer of that class follows it.
+# A legend click: once Bokeh has toggled the item's swatch, the maps' filter shows the classes whose
+# swatch is visible.
 _FOLLOW_JS = """
-const item = cb_obj.item;
 setTimeout(() => {
-  const shown = item.renderers[0].visible;
-  for (const r of groups[item.label.value]) r.visible = shown;
+  const hidden = new Set(legend.items.filter((it) => !it.renderers[0].visible).map((it) => it.label.value));
+  filter.booleans = Array.from(source.data["class_name"], (c) => !hidden.has(c));
 }, 0);
+"""
+
+# The class search: select that class's images (every map rings them, the gallery shows them).
+_FIND_JS = """
+const name = cb_obj.value.trim();
+if (!name) return;
+const cls = source.data["class_name"], idx = [];
+for (let i = 0; i < cls.length; i++) if (cls[i] === name) idx.push(i);
+source.selected.indices = idx;
 """
 
 _EMPTY_SELECTION = (
@@ -455,6 +491,11 @@ _SWITCH_JS = """
 const e = cb_obj.value;
 const data = Object.assign({}, source.data);
 for (const i of maps) {
+  // the first switch keeps the embedding shown first, whose columns were sent once (as x{i}, y{i})
+  if (!(("x" + i + "_" + initial) in data)) {
+    data["x" + i + "_" + initial] = data["x" + i];
+    data["y" + i + "_" + initial] = data["y" + i];
+  }
   data["x" + i] = data["x" + i + "_" + e];
   data["y" + i] = data["y" + i + "_" + e];
 }
@@ -515,8 +556,6 @@ def explorer_html(
 # Snakemake's single-file report (report.html) shows an HTML result in an iframe whose src is the file as a
 # data: URL, and Chromium does not load data: URLs over 2 MiB (measured: 2,080,010 characters load,
 # 2,106,678 do not). Bokeh's inline JavaScript alone is 1.65 MB (2.2 MB as base64), but 0.4 MB gzipped.
-from layeratlas.report.budget import DATA_URL_LIMIT  # noqa: E402 (beside its explanation)
-
 _SCRIPT = re.compile(r'<script(?P<attrs>(?: type="(?:text/javascript|application/json)")?(?: id="[^"]*")?)>'
                      r"(?P<body>.*?)</script>", re.S)  # fmt: skip
 # Runs the packed scripts in page order once unzipped by the browser (DecompressionStream: Chrome 80,
@@ -577,25 +616,51 @@ def write_explorer(
 
     ds = load_dataset(dataset_dir)
     index = pl.read_parquet(Path(dataset_dir) / "index.parquet")
-    page = explorer_html(
-        dataset,
-        read_embedding_tables(embedding_tables),
-        index,
-        ds.images,
-        ds.class_names,
-        embedding=embedding,
-        max_points=max_points,
-        seed=seed,
-    )
+    maps = read_embedding_tables(embedding_tables)
+
+    def build(points: int) -> str:
+        return explorer_html(
+            dataset, maps, index, ds.images, ds.class_names, embedding=embedding, max_points=points, seed=seed
+        )
+
+    page, points = build(max_points), max_points
+    # The byte budget caps the points, not a fixed count: fewer points until the page opens inside
+    # report.html (its size shrinks a little faster than the points, Bokeh's script being fixed).
+    for _ in range(4):
+        size = len(page.encode("utf-8"))
+        n_shown = min(points, _n_images(maps))
+        if fits_report(size) or n_shown <= MIN_POINTS:
+            break
+        points = max(MIN_POINTS, int(n_shown * MAX_ITEM_BYTES / size * 0.92))
+        log.info(
+            "%s: %s bytes with %d points, over the report's budget; trying %d",
+            output,
+            f"{size:,}",
+            n_shown,
+            points,
+        )
+        page = build(points)
+    size = len(page.encode("utf-8"))
+    if not fits_report(size):
+        full = Path(output).with_name(Path(output).stem + ".full.html")
+        with atomic_path(full) as tmp:
+            tmp.write_text(page, encoding="utf-8")
+        page = oversize_page(
+            f"{dataset}: embedding explorer", full.name, size, "beside this file in results/explorer/"
+        )
+        log.warning(
+            "%s: the explorer is too large for report.html even at %d points; wrote %s and a note",
+            output,
+            points,
+            full,
+        )
     with atomic_path(output) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    uri_length = len("data:text/html;base64,") + 4 * math.ceil(len(page.encode("utf-8")) / 3)
-    log.info("%s: %s bytes (as a data: URL %s characters)", output, f"{len(page):,}", f"{uri_length:,}")
-    if uri_length > DATA_URL_LIMIT:
-        log.warning(
-            "%s opens from disk and in `snakemake --report report.zip`, but is too large to open inside the "
-            "single-file report.html in Chromium-based browsers (data: URLs over 2 MiB); lower "
-            "analyses.explorer.max_points (now %d) for that",
-            output,
-            max_points,
-        )
+    log.info("%s: %s bytes (as a data: URL %s characters)", output, f"{size:,}", f"{data_url_length(size):,}")
+
+
+MIN_POINTS = 200  # below this the map no longer shows the clusters
+
+
+def _n_images(maps: Mapping[tuple[str, str], Mapping[str, pl.DataFrame]]) -> int:
+    return next(iter(next(iter(maps.values())).values())).height
