@@ -229,3 +229,59 @@ def test_a_png_over_the_item_budget_is_saved_smaller(tmp_path):
     path = tmp_path / "noise.png"
     plots.save_figure(fig, path, dpi=150)
     assert fits_report(path.stat().st_size)
+
+
+def test_the_explorer_is_capped_by_bytes_not_by_a_count():
+    from layeratlas.report import explorer
+
+    sizes = []
+
+    def build(points: int) -> str:  # a page of 300 kB plus 1 kB per point
+        sizes.append(points)
+        return "x" * (300_000 + 1_000 * points)
+
+    page, points = explorer.fit_to_budget(build, 5000, 4000)
+    assert fits_report(len(page)) and sizes[0] == 4000 and 0.8 * 1_270 < points <= 1_272
+    page, points = explorer.fit_to_budget(build, 500, 4000)
+    assert points == 500 and sizes[-1] == 500  # under the budget: the configured cap holds
+
+
+def _explorer_study(k: int = K, per_class: int = 12):
+    rng = np.random.default_rng(2)
+    n = k * per_class
+    labels = np.arange(n) % k
+    ids = 10 + np.arange(n)
+    names = [NAMES[c] for c in labels]
+    index = pl.DataFrame({"sample_id": ids, "split": ["test"] * n, "label": labels, "class_name": names})
+    colours = rng.integers(0, 200, (k, 1, 1, 3))
+    images = (colours[labels] + rng.integers(0, 40, (n, 32, 32, 3))).astype(np.uint8)  # a colour per class
+    centres = rng.normal(size=(k, 2)) * 10
+    maps = {
+        (model, layer): {
+            e: pl.DataFrame({"sample_id": ids, "label": labels, "class_name": names,
+                             "x": (centres[labels, 0] + rng.normal(size=n)).astype(np.float32),
+                             "y": (centres[labels, 1] + rng.normal(size=n)).astype(np.float32)})
+            for e in ("tsne", "pca")
+        }
+        for model in ("small_cnn", "effnet") for layer in ("layer2", "layer3")
+    }  # fmt: skip
+    return maps, index, images
+
+
+def test_the_explorer_at_100_classes_has_a_search_a_scrolling_legend_and_a_renderer_per_map():
+    from layeratlas.report import explorer
+    from tests.test_explorer import _page, _points
+
+    maps, index, images = _explorer_study()
+    page = explorer.explorer_html("shapes100", maps, index, images, NAMES, embedding="tsne")
+    assert fits_report(len(page.encode()))
+    objects = _page(page)
+    kinds = [o["name"] for o in objects]
+    (search,) = [o for o in objects if o["name"] == "AutocompleteInput"]
+    assert len(search["attributes"]["completions"]) == K
+    assert "ScrollBox" in kinds  # the legend of 100 classes scrolls
+    assert kinds.count("BooleanFilter") == 1  # one class filter shared by every map
+    _, data, renderers = _points(page)
+    assert len(renderers) == len(maps)  # not 100 x 4 class views
+    assert "x0_tsne" not in data and "x0_pca" in data  # the shown map's columns are sent once
+    assert len(set(data["color"])) == 60  # the report's class colours (repeating beyond 60)
