@@ -14,6 +14,7 @@ import pytest
 from layeratlas import plots
 from layeratlas.report.budget import MAX_ITEM_BYTES, fits_report
 from tests.test_plots import check_figure
+from tests.test_report_browser import browser  # noqa: F401 - the headless Chromium fixture
 
 K = 100
 WORDS = ["yellow", "ochre", "triangle", "checker", "blue", "stripe", "violet", "circle", "dotted", "green"]
@@ -285,3 +286,41 @@ def test_the_explorer_at_100_classes_has_a_search_a_scrolling_legend_and_a_rende
     assert len(renderers) == len(maps)  # not 100 x 4 class views
     assert "x0_tsne" not in data and "x0_pca" in data  # the shown map's columns are sent once
     assert len(set(data["color"])) == 60  # the report's class colours (repeating beyond 60)
+
+
+def test_the_100_class_explorer_opens_inside_a_report_pane(browser, tmp_path):  # noqa: F811
+    """As report.html shows it: an iframe whose src is the page as a base64 data: URL (a blank pane
+    over 2 MiB). The maps draw, and the class search selects that class's images."""
+    import base64
+    import time
+
+    from layeratlas.report import explorer
+
+    maps, index, images = _explorer_study()
+    page = explorer.explorer_html("shapes100", maps, index, images, NAMES, embedding="tsne")
+    uri = "data:text/html;charset=utf-8;base64," + base64.b64encode(page.encode()).decode()
+    host = tmp_path / "report.html"
+    host.write_text(
+        f'<!DOCTYPE html><iframe id="pane" style="width:1400px;height:900px" src="{uri}"></iframe>'
+    )
+    browser.get(host.as_uri())
+    browser.switch_to.frame("pane")
+    try:
+        deadline = time.monotonic() + 90
+        while not browser.execute_script("return !!(window.Bokeh && Bokeh.documents.length)"):
+            assert time.monotonic() < deadline, "the explorer did not load inside the pane"
+            time.sleep(0.3)
+        find = """
+        const doc = Bokeh.documents[0];
+        const search = [...doc.roots()].flatMap((r) => [...r.references()])
+          .find((m) => m.constructor.__name__ === "AutocompleteInput");
+        search.value = arguments[0];
+        return doc.get_model_by_name("explorer_points").selected.indices.length;
+        """
+        browser.execute_script(find, NAMES[7])
+        count = "return Bokeh.documents[0].get_model_by_name('explorer_points').selected.indices.length"
+        while browser.execute_script(count) != 12:
+            assert time.monotonic() < deadline, "the class search selected nothing"
+            time.sleep(0.3)
+    finally:
+        browser.switch_to.default_content()
