@@ -9,21 +9,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
+from layeratlas.plots import budget_size, class_colours, legend_or_note, many_classes, suptitle
 from layeratlas.plots.embeddings import scatter_classes
 
 
-def class_cmap(n_classes: int):  # noqa: ANN201 (a matplotlib Colormap)
-    """The class colours of ``plots.embeddings.class_scatter``: tab10 up to 10 classes, else tab20."""
-    return plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+def accuracy_text(value: float | Sequence[float]) -> str:
+    """ "98.2%", or with its interval "98.2% [96.5, 99.1]" when ``value`` is (accuracy, low, high)."""
+    acc, *ci = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if len(ci) == 2 and np.all(np.isfinite(ci)):
+        return f"{100 * acc:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+    return f"{100 * acc:.1f}%"
 
 
 def atlas_grid(
     maps: Mapping[tuple[str, str], pl.DataFrame],
     layers: Mapping[str, Sequence[str]],
     class_names: Sequence[str],
-    accuracy: Mapping[tuple[str, str], float] | None = None,
+    accuracy: Mapping[tuple[str, str], float | Sequence[float]] | None = None,
     *,
     title: str = "",
     method: str = "t-SNE",
@@ -31,22 +34,25 @@ def atlas_grid(
     """A grid with a row per model and a column per layer (each model's layers in order, left-aligned).
 
     ``maps[(model, layer)]``: an embedding table (columns x, y, label); ``accuracy[(model, layer)]``: the
-    linear-probe accuracy written in the cell's corner. Class colours follow the class id, as in every
-    other map of the report; one legend for the whole grid.
+    linear-probe accuracy written in the cell's corner, or (accuracy, low, high) to write its interval
+    too. Class colours follow the class id (``plots.class_colours``), as in every other map of the
+    report; one legend for the whole grid, none above ``MANY_CLASSES`` classes (the title names the
+    explorer instead).
     """
     models = list(layers)
     ncols = max((len(v) for v in layers.values()), default=1)
     if not models:
         raise ValueError("atlas_grid needs at least one model")
     cell = 2.6 if ncols > 3 else 3.0
+    legend_width = 0.0 if many_classes(len(class_names)) else 1.6
     fig, axes = plt.subplots(
         len(models),
         ncols,
-        figsize=(cell * ncols + 1.6, cell * len(models) + 0.6),
+        figsize=budget_size(cell * ncols + legend_width, cell * len(models) + 0.8),
         squeeze=False,
         layout="constrained",
     )
-    cmap = class_cmap(len(class_names))
+    cmap = class_colours(len(class_names))
     present: set[int] = set()
     for r, model in enumerate(models):
         for c in range(ncols):
@@ -68,28 +74,21 @@ def atlas_grid(
             if c == 0:
                 ax.set_ylabel(model, fontsize="small", fontweight="bold")
             acc = (accuracy or {}).get((model, layer))
-            if acc is not None and np.isfinite(acc):
+            if acc is not None and np.isfinite(np.atleast_1d(np.asarray(acc, dtype=np.float64))[0]):
                 ax.text(
                     0.02,
                     0.98,
-                    f"{100 * acc:.1f}%",
+                    accuracy_text(acc),
                     transform=ax.transAxes,
                     ha="left",
                     va="top",
                     fontsize="small",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.7", "alpha": 0.85},
                 )
-    handles = [
-        Line2D([], [], marker="o", linestyle="", color=cmap(c % cmap.N), label=str(class_names[c]))
-        for c in sorted(present)
-    ]
-    fig.legend(
-        handles=handles,
-        loc="outside right center",
-        frameon=False,
-        fontsize="small",
-        title="class",
-        ncol=-(-len(handles) // 25),
+    note = legend_or_note(fig, present, class_names, cmap)
+    interval = any(np.size(v) == 3 for v in (accuracy or {}).values())
+    corner = "linear-probe test accuracy" + (" [95% interval]" if interval else "")
+    suptitle(
+        fig, " ".join(filter(None, [title or f"{method} of every model and layer (corner: {corner})", note]))
     )
-    fig.suptitle(title or f"{method} of every model and layer (corner: linear-probe test accuracy)")
     return fig

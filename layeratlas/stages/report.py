@@ -40,9 +40,14 @@ def atlas(
     rows = pl.read_parquet(summary).filter(pl.col("dataset") == dataset)
     accuracy = {}
     if "linear_probe_accuracy" in rows.columns:
+        # with its interval where the summary has one (written "98.2% [96.5, 99.1]")
+        ci = [
+            c for c in ("linear_probe_accuracy_ci_low", "linear_probe_accuracy_ci_high") if c in rows.columns
+        ]
+        columns = ["linear_probe_accuracy", *ci] if len(ci) == 2 else ["linear_probe_accuracy"]
         accuracy = {
-            (m, layer): a
-            for m, layer, a in rows.select("model", "layer", "linear_probe_accuracy").iter_rows()
+            (m, layer): (values[0] if len(values) == 1 else tuple(values))
+            for m, layer, *values in rows.select("model", "layer", *columns).iter_rows()
         }
     tables_ = {tuple(key.split("/", 1)): pl.read_parquet(path) for key, path in maps.items()}
     name = front_page.EMBEDDING_NAMES.get(method, method)
@@ -53,7 +58,8 @@ def atlas(
         _class_names(dataset_dir),
         accuracy,
         method=name,
-        title=f"{name} of every model and layer on {dataset} (n={n}; corner: linear-probe test accuracy)",
+        title=f"{name} of every model and layer on {dataset} (n={n}; corner: linear-probe test accuracy"
+        + (" [95% interval])" if any(isinstance(v, tuple) for v in accuracy.values()) else ")"),
     )
     plots.save_figure(fig, atlas_figure, dpi=100)
     fig = layer_plots.depth_profile(
