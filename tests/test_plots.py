@@ -111,6 +111,30 @@ def _titles(fig: Figure) -> list:
     return [t for t in texts if t.get_visible() and t.get_text()]
 
 
+def labels_inside(fig: Figure) -> None:
+    """Every visible tick label and legend entry (title included) lies within the canvas."""
+    fig.canvas.draw()
+    canvas, renderer = fig.bbox, fig.canvas.get_renderer()
+    texts = []
+    for ax in fig.axes:
+        if ax.get_visible() and ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):  # the ticks drawn: those inside the view limits
+                low, high = sorted(axis.get_view_interval())
+                span = (high - low) * 1e-6
+                drawn = [t for t in axis.get_major_ticks() if low - span <= t.get_loc() <= high + span]
+                texts += [
+                    label for tick in drawn for label in (tick.label1, tick.label2) if label.get_visible()
+                ]
+    for legend in [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends):
+        texts += [*legend.get_texts(), legend.get_title()]
+    for text in texts:
+        if not text.get_text():
+            continue
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= canvas.x0 - 1 and box.x1 <= canvas.x1 + 1, f"label cut: {text.get_text()!r}"
+        assert box.y0 >= canvas.y0 - 1 and box.y1 <= canvas.y1 + 1, f"label cut: {text.get_text()!r}"
+
+
 def check_figure(fig: Figure, class_names: list[str] | None = None) -> None:
     """Titles within the canvas after drawing; every axes with tick labels has both axis labels; every
     colour bar a label; class legends list exactly the class names (in class order)."""
@@ -139,6 +163,7 @@ def check_figure(fig: Figure, class_names: list[str] | None = None) -> None:
                 other.get_xlabel() for other in ax.get_shared_x_axes().get_siblings(ax)
             )
             assert shared_x and ax.get_ylabel(), f"axes {ax.get_title()!r} lacks an axis label"
+    labels_inside(fig)
     if class_names is not None:
         legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
         assert any([t.get_text() for t in lg.get_texts()] == class_names for lg in legends), [

@@ -11,8 +11,14 @@ holds what they share (saving, image display).
 
 Style conventions (every figure):
 - fonts: ``STYLE`` (9 pt text, 10 pt axes titles, 11 pt figure titles); PNGs at ``DPI``;
-- classes: ``class_colours`` (tab10 up to 10 classes, tab20 up to 20, then repeating), by class id, so a
-  class keeps its colour across figures; legends of classes are titled ``"class"``;
+- classes: ``class_colours`` (tab10 up to 10 classes, tab20 up to 20, tab20 + tab20b + tab20c up to 60,
+  then repeating, which ``colour_note`` says), by class id, so a class keeps its colour across figures;
+  legends of classes are titled ``"class"``;
+- study scale: above ``MANY_CLASSES`` classes a figure changes form, not only size: heatmaps lose their
+  per-cell numbers and order classes by a clustering of the class means (``cluster_order``), tick labels
+  are thinned to those that fit (``class_axis``), bars become sorted dot plots of the top and bottom
+  classes, and class legends leave the maps for a note naming the explorer (``legend_or_note``);
+- size: a figure is at most ``MAX_PIXELS`` at the resolution it is saved at (``budget_size``);
 - colour bars always carry a label with the quantity and its unit (``colorbar``); sequential
   quantities use ``SEQUENTIAL``, signed ones ``DIVERGING`` on a range symmetric around zero;
 - titles are wrapped to the width they have (``suptitle``, ``set_title``), never clipped;
@@ -21,6 +27,7 @@ Style conventions (every figure):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import textwrap
@@ -58,18 +65,110 @@ SEQUENTIAL = "viridis"
 DIVERGING = "RdBu_r"
 OUTSIDE_IMAGE = (0.85, 0.45, 0.1)  # orange: pixels outside the image (padding), unlike any gray value
 CORRECT, WRONG = "tab:green", "tab:red"
+MANY_CLASSES = 30  # above this many classes, figures change form (see the module notes)
+MAX_PIXELS = 6_000_000  # the largest report figure at the resolution it is saved at
+EXPLORER_HINT = "find a class in the embedding explorer"
 
 plt.rcParams.update(STYLE)
+log = logging.getLogger(__name__)
 
 
-def class_colours(n_classes: int) -> Colormap:
-    """The colour map of classes: index it with ``colour_of(cmap, class_id)``."""
-    return plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+def class_colours(n_classes: int) -> ListedColormap:
+    """The colour map of classes: index it with ``colour_of(cmap, class_id)``. Distinct colours up to 60
+    classes (tab10, tab20, then tab20 + tab20b + tab20c); beyond that they repeat (``colour_note``)."""
+    if n_classes <= 10:
+        return plt.get_cmap("tab10")
+    if n_classes <= 20:
+        return plt.get_cmap("tab20")
+    colours = [c for name in ("tab20", "tab20b", "tab20c") for c in plt.get_cmap(name).colors]
+    return ListedColormap(colours, name="classes60")
 
 
 def colour_of(cmap: Colormap, class_id: int) -> tuple[float, float, float, float]:
     n = cmap.N if isinstance(cmap, ListedColormap) else 256
     return cmap(int(class_id) % n)
+
+
+def many_classes(n_classes: int) -> bool:
+    """Whether a figure of ``n_classes`` takes its study-scale form (see the module notes)."""
+    return n_classes > MANY_CLASSES
+
+
+def colour_note(n_classes: int) -> str:
+    """What a reader must know about the class colours: "" while each class has its own colour."""
+    n = class_colours(n_classes).N
+    return f"{n_classes} classes; colours repeat every {n}" if n_classes > n else ""
+
+
+def legend_or_note(
+    target: Figure | Axes, present: Iterable[int], class_names: Sequence[str], cmap: Colormap, **kwargs
+) -> str:
+    """One class legend (titled "class", beside ``target``) while the classes are few; above
+    ``MANY_CLASSES`` no legend, and the returned note (a line for the title) names the explorer instead."""
+    present = sorted(int(c) for c in present)
+    if many_classes(len(class_names)):
+        note = colour_note(len(class_names)) or f"{len(class_names)} classes"
+        return f"\n({note}; no legend: {EXPLORER_HINT})"
+    from matplotlib.lines import Line2D
+
+    options = {"title": kwargs.pop("title", "class"), "frameon": False, "ncol": -(-len(present) // 25)}
+    kwargs = {"marker": "o", "markersize": 6} | kwargs
+    hollow = kwargs.get("markerfacecolor") == "none"  # frames of thumbnails: the edge carries the colour
+
+    def handle(c: int) -> Line2D:
+        colour = {"markeredgecolor" if hollow else "color": colour_of(cmap, c)}
+        return Line2D([], [], linestyle="", label=str(class_names[c]), **colour, **kwargs)
+
+    handles = [handle(c) for c in present]
+    if isinstance(target, Figure):
+        target.legend(handles=handles, loc="outside right center", **options)
+    else:
+        target.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), **options)
+    return ""
+
+
+def budget_size(
+    width: float, height: float, dpi: int = DPI, max_pixels: int = MAX_PIXELS
+) -> tuple[float, float]:
+    """(width, height) in inches, scaled down in proportion where the figure would exceed ``max_pixels``
+    at ``dpi``."""
+    scale = min(1.0, math.sqrt(max_pixels / (width * height * dpi * dpi)))
+    return width * scale, height * scale
+
+
+def cluster_order(matrix: np.ndarray, *, distances: bool = True) -> np.ndarray:
+    """An order of the classes that puts similar ones together: the leaves of an average-linkage
+    clustering (scipy, optimal leaf ordering). ``matrix``: a symmetric (K, K) matrix of distances (e.g.
+    squared distances between class means) when ``distances``, else (K, d) class means."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64))
+    if len(matrix) < 3:
+        return np.arange(len(matrix))
+    if distances:
+        condensed = squareform(np.maximum((matrix + matrix.T) / 2, 0), checks=False)
+        tree = linkage(condensed, method="average", optimal_ordering=True)
+    else:
+        tree = linkage(matrix, method="average", optimal_ordering=True)
+    return leaves_list(tree)
+
+
+def class_axis(ax: Axes, which: str, names: Sequence[str], length_inches: float, fontsize: float = 7) -> None:
+    """Class tick labels on the x or y axis (``which``), thinned to every n-th where all would not fit
+    the ``length_inches`` of the axis at ``fontsize``; the axis label says when they are thinned."""
+    k = len(names)
+    fits = max(2, int(length_inches * 72 / (1.25 * fontsize)))
+    step = max(1, -(-k // fits))
+    ticks = np.arange(0, k, step)
+    labels = [str(names[i]) for i in ticks]
+    label = "class" + (f" (1 label in {step} shown)" if step > 1 else "")
+    if which == "x":
+        ax.set_xticks(ticks, labels, fontsize=fontsize, rotation=90)
+        ax.set_xlabel(label)
+    else:
+        ax.set_yticks(ticks, labels, fontsize=fontsize)
+        ax.set_ylabel(label)
 
 
 def colorbar(fig: Figure, mappable, ax: Axes | Iterable[Axes], label: str, **kwargs) -> Colorbar:  # noqa: ANN001
@@ -138,10 +237,26 @@ def image_for_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
     """Write ``fig`` to ``path`` atomically (see ``layeratlas.io.atomic_path``) and close it.
 
-    The format follows the suffix of ``path``.
+    The format follows the suffix of ``path``. A PNG larger than an item of the report may be
+    (``layeratlas.report.budget``) is written again at the lower resolution that fits, with a warning.
     """
+    from layeratlas.report.budget import MAX_ITEM_BYTES
+
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi)
+            size = tmp.stat().st_size
+            while tmp.suffix == ".png" and size > MAX_ITEM_BYTES and dpi > 40:
+                smaller = max(40, int(dpi * math.sqrt(MAX_ITEM_BYTES / size) * 0.9))
+                log.warning(
+                    "%s: %s bytes at %d dpi, over the report's item budget; %d dpi",
+                    path,
+                    f"{size:,}",
+                    dpi,
+                    smaller,
+                )
+                dpi = smaller
+                fig.savefig(tmp, dpi=dpi)
+                size = tmp.stat().st_size
     finally:
         plt.close(fig)

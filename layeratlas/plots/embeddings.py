@@ -9,11 +9,18 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
-from layeratlas.plots import class_colours, colour_of, image_for_display, set_title
+from layeratlas.plots import (
+    class_colours,
+    colour_of,
+    image_for_display,
+    legend_or_note,
+    many_classes,
+    set_title,
+)
 
 THUMBNAILS_PER_CLASS = 15  # at most this many images of each class on a thumbnail map
+MAX_THUMBNAILS = 300  # and this many in all: more overlap into a carpet where no image can be seen
 
 
 def scatter_classes(
@@ -60,7 +67,8 @@ def class_scatter(
     """Scatter of 2-D ``coords`` coloured by class; ``class_names`` is indexed by class id.
 
     Colours follow the class id (not its rank among the classes present), so a class keeps its
-    colour across layers and methods. Beyond 20 classes the tab20 colours repeat.
+    colour across layers and methods. Above ``MANY_CLASSES`` classes no legend: the title says where to
+    find a class (and whether colours repeat).
     """
     coords, labels = np.asarray(coords), np.asarray(labels)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) != len(labels):
@@ -69,7 +77,10 @@ def class_scatter(
     fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
     present = scatter_classes(ax, coords, labels, class_names, cmap)
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    class_legend(ax, len(present))
+    if many_classes(len(class_names)):
+        title = f"{title} {legend_or_note(ax, present, class_names, cmap)}"
+    else:
+        class_legend(ax, len(present))
     set_title(ax, title)
     return fig
 
@@ -96,16 +107,21 @@ def thumbnail_map(
     background: tuple[np.ndarray, np.ndarray] | None = None,
     xlabel: str = "",
     ylabel: str = "",
+    max_thumbnails: int = MAX_THUMBNAILS,
 ) -> Figure:
     """The 2-D map with each point drawn as its image, framed in its class colour (legend: the class
     names). ``background`` (coords, labels) of all points is drawn first as small class-coloured dots,
-    so the clusters stay visible under a subsample of thumbnails."""
+    so the clusters stay visible under a subsample of thumbnails. Beyond ``max_thumbnails`` images a
+    seeded sample with as many of each class is drawn; above ``MANY_CLASSES`` classes no legend."""
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     coords = np.asarray(coords, dtype=np.float64)
     if len(coords) != len(images) or len(coords) != len(labels):
         raise ValueError(f"{len(coords)} points, {len(images)} images and {len(labels)} labels")
     labels = np.asarray(labels)
+    if len(labels) > max_thumbnails:
+        keep = per_class_sample(labels, max(1, max_thumbnails // len(np.unique(labels))), seed=0)
+        coords, images, labels = coords[keep], np.asarray(images)[keep], labels[keep]
     n_classes = len(class_names) if class_names is not None else int(labels.max(initial=0)) + 1
     names = [str(n) for n in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
     cmap = class_colours(n_classes)
@@ -128,14 +144,11 @@ def thumbnail_map(
             )
         )
     present = [int(c) for c in np.unique(labels)]
-    handles = [
-        Line2D([], [], marker="s", linestyle="", markersize=9, markerfacecolor="none", markeredgewidth=2,
-               markeredgecolor=colour_of(cmap, c), label=names[c])
-        for c in present
-    ]  # fmt: skip
-    ax.legend(
-        handles=handles, title="class (frame)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False
-    )
+    if many_classes(n_classes):
+        title = f"{title} {legend_or_note(ax, present, names, cmap)}"
+    else:
+        legend_or_note(ax, present, names, cmap, marker="s", markersize=9, markerfacecolor="none",
+                       markeredgewidth=2, title="class (frame)")  # fmt: skip
     ax.set(xlabel=xlabel, ylabel=ylabel)
     set_title(ax, title)
     return fig

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from layeratlas.plots import class_colours, suptitle
+from layeratlas.plots import class_colours, legend_or_note, suptitle
 from layeratlas.plots.embeddings import scatter_classes
 
 
@@ -107,7 +107,7 @@ def pca_grid(
             xy, y = np.asarray(coords[(row, column)]), np.asarray(labels[(row, column)])
             scatter_classes(ax, xy, y, class_names, cmap)
             ax.set(title=f"{row} on {column}", xlabel="PC 1", ylabel="PC 2")
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, title="class", loc="outside right center", markerscale=3, frameon=False)
-    suptitle(fig, title)
+    present = {int(c) for y in labels.values() for c in np.unique(y)}
+    note = legend_or_note(fig, present, class_names, cmap)
+    suptitle(fig, " ".join(filter(None, [title, note])))
     return fig

@@ -1,9 +1,15 @@
 """Result tables as readable HTML pages for the report: column names in words with units, numbers
 formatted to a sensible precision, the raw table kept as a download link inside the page.
 
-great-tables renders static HTML with its CSS inline and no JavaScript, so a page opens offline inside the
-report's frame and stays a few kB (itables would sort for free but needs its ~700 kB DataTables bundle
-inline in every page to work offline).
+great-tables renders static HTML with its CSS inline, so a page opens offline inside the report's frame.
+Its ``opt_interactive()`` is not used: in great-tables 1.1 it renders through React loaded from esm.sh (a
+network import, blank offline) and adds ~400 kB per page. Instead ``INTERACTIVE_JS`` (about 2 kB, no
+network) adds a search box, sorting by a click on a column heading and pages of ``PAGE_ROWS`` rows to every
+page. itables would sort too but needs its ~700 kB DataTables bundle inline in every page.
+
+Large tables are put in reading order first (``READING_ORDER``: inter-class pairs nearest first, the most
+confusable) and cut to the rows that keep the page inside an item's budget of the report
+(``layeratlas.report.budget``), the page saying so and naming the full file.
 """
 
 from __future__ import annotations
@@ -17,6 +23,14 @@ from pathlib import Path
 import polars as pl
 
 from layeratlas.io import atomic_path, read_json
+from layeratlas.report.budget import MAX_ITEM_BYTES
+
+PAGE_ROWS = 50  # rows per page of an interactive table
+# Column -> ascending: the order a reader wants a large table in (what matters first).
+READING_ORDER: Mapping[str, bool] = {
+    "inter_class_variance": True,  # nearest class pairs first: the most confusable
+    "cka": False,
+}
 
 # Column name -> words (with units). Columns not listed read as their name with spaces.
 COLUMN_WORDS: Mapping[str, str] = {
@@ -124,17 +138,84 @@ def _significant(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
 
 
-def table_html(
-    frame: pl.DataFrame, title: str, *, note: str = "", download: str | os.PathLike | None = None
-) -> str:
-    """A whole HTML page: ``frame`` as a great-tables table (fractions as %, other floats to 3-4
-    significant digits, integers with thousands separators), ``note`` below the title, and the raw file
-    ``download`` embedded as a download link."""
+def reading_order(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """``frame`` sorted by the first ``READING_ORDER`` column it has (nulls last), and words that say so."""
+    for column, ascending in READING_ORDER.items():
+        if column in frame.columns and frame.height > 1:
+            words = f"sorted by {column_words(column)}, {'smallest' if ascending else 'largest'} first"
+            return frame.sort(column, descending=not ascending, nulls_last=True), words
+    return frame, ""
+
+
+INTERACTIVE_JS = r"""<script>
+(() => {
+  const table = document.querySelector("table.gt_table");
+  const body = table && table.querySelector("tbody");
+  if (!body) return;
+  const rows = Array.from(body.rows), size = %(page)d;
+  let shown = rows, page = 0, sortCol = -1, sortAsc = true;
+  const bar = document.createElement("div");
+  bar.className = "tools";
+  bar.innerHTML = '<input type="search" placeholder="search rows" aria-label="search rows"> ' +
+    '<button>&lsaquo; previous</button> <span></span> <button>next &rsaquo;</button>';
+  table.before(bar);
+  const [search, prev, info, next] = bar.children;
+  if (rows.length <= size) for (const el of [prev, info, next]) el.style.display = "none";
+  const key = (row, c) => {
+    const text = row.cells[c] ? row.cells[c].textContent.trim() : "";
+    const num = parseFloat(text.replace(/[,%%]/g, ""));
+    if (text === "" || text === "\u2013") return null;
+    return isNaN(num) || !/^[-+\d.,%%e ]+$/i.test(text) ? text : num;
+  };
+  const draw = () => {
+    const pages = Math.max(1, Math.ceil(shown.length / size));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    const start = page * size, visible = new Set(shown.slice(start, start + size));
+    body.replaceChildren(...shown);
+    for (const r of rows) r.style.display = visible.has(r) ? "" : "none";
+    info.textContent = `rows ${shown.length ? start + 1 : 0}-${Math.min(start + size, shown.length)} of ` +
+      `${shown.length}` + (shown.length < rows.length ? ` (of ${rows.length})` : "");
+    prev.disabled = page === 0; next.disabled = page >= pages - 1;
+  };
+  search.addEventListener("input", () => {
+    const q = search.value.toLowerCase();
+    shown = rows.filter((r) => r.textContent.toLowerCase().includes(q));
+    if (sortCol >= 0) sortRows();
+    page = 0; draw();
+  });
+  const sortRows = () => shown.sort((a, b) => {
+    const x = key(a, sortCol), y = key(b, sortCol);
+    if (x === null || y === null) return (x === null) - (y === null);
+    return (x < y ? -1 : x > y ? 1 : 0) * (sortAsc ? 1 : -1);
+  });
+  const heads = table.querySelectorAll("thead tr.gt_col_headings th");
+  heads.forEach((th, c) => {
+    th.style.cursor = "pointer";
+    th.title = "sort by this column (click again: reverse)";
+    th.addEventListener("click", () => {
+      sortAsc = sortCol === c ? !sortAsc : true; sortCol = c;
+      heads.forEach((h) => h.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", sortAsc ? "ascending" : "descending");
+      sortRows(); page = 0; draw();
+    });
+  });
+  prev.addEventListener("click", () => { page -= 1; draw(); });
+  next.addEventListener("click", () => { page += 1; draw(); });
+  draw();
+})();
+</script>"""
+_STYLE = (
+    "<style>body{font-family:sans-serif;margin:1em;} p.download{font-size:0.85em;color:#555}"
+    " div.tools{margin:0.5em 0;font-size:0.9em} div.tools input{width:16em}"
+    ' th[aria-sort="ascending"]::after{content:" \\25B2"}'
+    ' th[aria-sort="descending"]::after{content:" \\25BC"}'
+    "</style>"
+)
+
+
+def _gt_html(shown: pl.DataFrame, title: str, note: str) -> str:
     from great_tables import GT
 
-    shown = frame.with_columns(
-        [(pl.col(c) * 100).alias(c) for c in frame.columns if is_percent(c) and frame[c].dtype.is_float()]
-    )
     # a wide table centres its title out of view: keep it at the left edge
     table = GT(shown).tab_header(title=title, subtitle=note or None).opt_align_table_header(align="left")
     table = table.cols_label(**{c: column_words(c) for c in shown.columns})
@@ -153,27 +234,82 @@ def table_html(
         table = table.fmt(_significant, columns=others)
     if ints:
         table = table.fmt_integer(columns=ints)
-    table = table.sub_missing(missing_text="–")
-    body = table.as_raw_html()
+    return table.sub_missing(missing_text="–").as_raw_html()
+
+
+def table_html(
+    frame: pl.DataFrame,
+    title: str,
+    *,
+    note: str = "",
+    download: str | os.PathLike | None = None,
+    max_bytes: int = MAX_ITEM_BYTES,
+    interactive: bool = True,
+) -> str:
+    """A whole HTML page: ``frame`` as a great-tables table (fractions as %, other floats to 3-4
+    significant digits, integers with thousands separators), ``note`` below the title, and the raw file
+    ``download`` embedded as a download link.
+
+    Large tables come in ``reading_order``; a page over ``max_bytes`` keeps the rows that fit (the note
+    says how many of how many, and names the full file) and links the raw file only where it fits too.
+    ``interactive`` adds search, sorting and paging (``INTERACTIVE_JS``)."""
+    frame, order = reading_order(frame)
+    constant = []  # a text column with one value in every row reads once, above the table
+    if frame.height > 1:
+        for column in frame.columns:
+            if frame[column].dtype == pl.String and frame[column].n_unique() == 1 and frame.width > 2:
+                constant.append(f"{column_words(column)}: {frame[column][0]}")
+                frame = frame.drop(column)
+    note = "; ".join(filter(None, [note, ", ".join(constant)]))
+    shown = frame.with_columns(
+        [(pl.col(c) * 100).alias(c) for c in frame.columns if is_percent(c) and frame[c].dtype.is_float()]
+    )
+    raw = Path(download).read_bytes() if download is not None else b""
+    name = html.escape(Path(download).name) if download is not None else ""
+    embed = 0 < len(raw) * 4 / 3 < max_bytes / 4  # the raw file inline only while it is small beside the page
+    budget = max_bytes - (len(raw) * 4 // 3 + 400 if embed else 400) - len(INTERACTIVE_JS) - 2000
+    rows = shown.height
+    if rows > 400:  # estimate the rows that fit from a sample, rather than render every row twice
+        sample = len(_gt_html(shown.head(200), title, note).encode("utf-8"))
+        fixed = len(_gt_html(shown.head(1), title, note).encode("utf-8"))
+        rows = min(rows, max(10, int((budget - fixed) / max(1.0, (sample - fixed) / 199) * 0.97)))
+    while True:
+        words = [order] if order else []
+        if rows < shown.height:
+            words.append(
+                f"the first {rows:,} of {shown.height:,} rows (the rest would not open inside report.html); "
+                f"the full table: {name or 'its .tsv'} in results/ and in report.zip"
+            )
+        subtitle = "; ".join(filter(None, [note, *words]))
+        body = _gt_html(shown.head(rows), title, subtitle)
+        size = len(body.encode("utf-8"))
+        if size <= budget or rows <= 10:
+            break
+        rows = max(10, int(rows * budget / size * 0.95))
     link = ""
-    if download is not None:
-        raw = Path(download).read_bytes()
-        name = html.escape(Path(download).name)
+    if embed:
         link = (
             f'<p class="download">Raw table: <a download="{name}" '
             f'href="data:text/plain;base64,{base64.b64encode(raw).decode("ascii")}">{name}</a> '
             f"({frame.height} rows; also beside this page in results/)</p>"
         )
+    elif download is not None:
+        link = (
+            f'<p class="download">Raw table: {name} ({frame.height:,} rows), beside this page in results/</p>'
+        )
+    script = INTERACTIVE_JS % {"page": PAGE_ROWS} if interactive and rows > 5 else ""
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em;} p.download{font-size:0.85em;color:#555}</style>"
-        f"</head><body>{body}{link}</body></html>"
+        f"<title>{html.escape(title)}</title>{_STYLE}"
+        f"</head><body>{body}{link}{script}</body></html>"
     )
 
 
-def write_table_html(source: str | os.PathLike, page: str | os.PathLike, title: str, note: str = "") -> None:
-    """Render the table file ``source`` as the HTML page ``page`` (atomically)."""
-    text = table_html(load_table(source), title, note=note, download=source)
+def write_table_html(
+    source: str | os.PathLike, page: str | os.PathLike, title: str, note: str = "", **options
+) -> None:
+    """Render the table file ``source`` as the HTML page ``page`` (atomically); ``options`` go to
+    ``table_html`` (``max_bytes``, ``interactive``)."""
+    text = table_html(load_table(source), title, note=note, download=source, **options)
     with atomic_path(page) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
