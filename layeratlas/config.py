@@ -271,6 +271,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
         else:
             need = f"at least {limit} key(s)"
         return f"{where}: has {len(error.instance)} key(s) ({keys or 'none'}); give {need}"
+    if error.validator == "uniqueItems" and isinstance(error.instance, list):  # name the value, not the list
+        seen: list = []
+        twice = next((v for v in error.instance if v in seen or seen.append(v)), None)
+        return (
+            f"{where}: {error.instance!r} has non-unique elements: {twice!r} is given twice; "
+            "give each value once"
+        )
     if error.validator == "pattern" and "description" in error.schema:  # the words, not the regex
         return f"{where}: {error.instance!r} is not allowed; allowed: {error.schema['description']}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "type", "pattern"):

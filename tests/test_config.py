@@ -269,3 +269,13 @@ def test_a_bad_name_says_which_characters_are_allowed(where):
         validate_config(config)
     message = next(m for m in error.value.messages if m.startswith(f"{where}: 'my data'"))
     assert "anything" not in message and "letters, digits, _ and -" in message, message
+
+
+def test_a_duplicate_seed_is_named_under_train_seeds():
+    config = _small({})
+    config["models"]["m"] |= {"train": {"dataset": "d", "seeds": [0, 1, 0]}}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert error.value.messages == [
+        "models.m.train.seeds: [0, 1, 0] has non-unique elements: 0 is given twice; give each value once"
+    ]

@@ -54,6 +54,7 @@ def expand_sweeps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
         if more:
             raise ValueError(f"models.{name}.sweep: one parameter per sweep, got {list(sweep)}")
         made: dict[str, Any] = {}  # member name -> the swept value that made it
+        written = "train.seeds" if (models[name].get("train") or {}).get("seeds") else f"sweep.{key}"
         for value in values:
             member = copy.deepcopy({k: v for k, v in spec.items() if k != "sweep"})
             set_key(member, key, value)
@@ -64,11 +65,11 @@ def expand_sweeps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
                     "is given twice" if made[new] == value else f"and {made[new]!r} make the same model name"
                 )
                 raise ValueError(
-                    f"models.{name}.sweep.{key}: the value {value!r} {same} ({new!r}); give each value once"
+                    f"models.{name}.{written}: the value {value!r} {same} ({new!r}); give each value once"
                 )
             if new in models or new in out:
                 raise ValueError(
-                    f"models.{name}.sweep.{key}: the member for {value!r} would be named {new!r}, the "
+                    f"models.{name}.{written}: the member for {value!r} would be named {new!r}, the "
                     "name of another model; rename that model or this one"
                 )
             made[new] = value
