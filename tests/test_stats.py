@@ -1,0 +1,128 @@
+"""The statistics primitives against independent code: direct formulas, scipy and plain numpy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+from sklearn.metrics import f1_score
+
+from layeratlas.analysis.stats import (
+    bootstrap_interval,
+    holm,
+    macro_f1_statistic,
+    mcnemar_exact,
+    resample_weights,
+    wilson_interval,
+)
+
+
+def _wilson_direct(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("k", "n"), [(442, 450), (0, 10), (10, 10), (5, 9), (1, 1)])
+def test_wilson_matches_the_direct_formula(k: int, n: int) -> None:
+    low, high = wilson_interval(k, n)
+    want = _wilson_direct(k, n)
+    assert low == pytest.approx(want[0], abs=1e-12)
+    assert high == pytest.approx(want[1], abs=1e-12)
+    assert 0 <= low <= k / n <= high <= 1
+
+
+def test_wilson_of_the_issue_example() -> None:  # 442 / 450: 96.5% - 99.1%
+    low, high = wilson_interval(442, 450)
+    assert (round(100 * low, 1), round(100 * high, 1)) == (96.5, 99.1)
+
+
+def test_wilson_without_images_is_nan() -> None:
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def _mcnemar_direct(a: int, b: int) -> float:
+    n = a + b
+    tail = sum(math.comb(n, i) for i in range(min(a, b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+@given(st.integers(0, 60), st.integers(0, 60))
+@settings(max_examples=60, deadline=None)
+def test_mcnemar_matches_binomtest_and_the_binomial_sum(a: int, b: int) -> None:
+    p = mcnemar_exact(a, b)
+    if a + b == 0:
+        assert p == 1.0
+    else:
+        assert p == pytest.approx(binomtest(a, a + b, 0.5).pvalue, rel=1e-12)
+        assert p == pytest.approx(_mcnemar_direct(a, b), rel=1e-9)
+    assert p == mcnemar_exact(b, a)  # symmetric
+
+
+def test_mcnemar_of_the_issue_examples() -> None:
+    assert mcnemar_exact(2, 2) == 1.0
+    assert mcnemar_exact(4, 17) == pytest.approx(0.0072, abs=5e-4)  # "p = 0.007"
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 0.04)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_holm_is_monotone_and_never_below_the_raw_p(p: list[float]) -> None:
+    adjusted = holm(p)
+    assert all(a >= r - 1e-15 and a <= 1 for a, r in zip(adjusted, p, strict=True))
+    order = np.argsort(p, kind="stable")
+    assert all(np.diff(np.asarray(adjusted)[order]) >= -1e-15)
+
+
+def test_bootstrap_matches_a_plain_numpy_resample_with_the_same_seed() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=200), rng.normal(size=200)
+
+    def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return a.mean(axis=axis) - b.mean(axis=axis)
+
+    low, high = bootstrap_interval(mean_difference, x, y, resamples=500, seed=11)
+    idx = np.random.default_rng(11).integers(0, 200, (500, 200))  # paired: one index for both
+    values = x[idx].mean(axis=1) - y[idx].mean(axis=1)
+    want = np.percentile(values, [2.5, 97.5])
+    assert (low, high) == pytest.approx(tuple(want), rel=1e-12)
+
+
+def test_bootstrap_by_indices_of_a_feature_matrix() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(50, 4))
+
+    def column_sum_mean(i: np.ndarray, axis: int = -1) -> np.ndarray:
+        w = resample_weights(i, len(features))
+        out = (w @ features).sum(axis=1) / len(features)
+        return out if np.ndim(i) > 1 else out[0]
+
+    low, high = bootstrap_interval(column_sum_mean, np.arange(50), resamples=300, seed=1)
+    idx = np.random.default_rng(1).integers(0, 50, (300, 50))
+    want = np.percentile(features.sum(axis=1)[idx].mean(axis=1), [2.5, 97.5])
+    assert (low, high) == pytest.approx(tuple(want), rel=1e-12)
+
+
+def test_bootstrap_without_resamples_is_nan() -> None:
+    assert all(math.isnan(v) for v in bootstrap_interval(np.mean, np.ones(5), resamples=0, seed=0))
+
+
+def test_macro_f1_statistic_matches_scikit_learn_on_resamples() -> None:
+    rng = np.random.default_rng(5)
+    y, p = rng.integers(0, 4, 80), rng.integers(0, 4, 80)
+    p[:40] = y[:40]
+    assert macro_f1_statistic(y, p) == pytest.approx(f1_score(y, p, average="macro"))
+    idx = rng.integers(0, 80, (20, 80))
+    got = macro_f1_statistic(y[idx], p[idx])
+    want = [f1_score(y[i], p[i], average="macro") for i in idx]
+    assert got == pytest.approx(want)
