@@ -92,8 +92,10 @@ def resample_weights(index: np.ndarray, n: int) -> np.ndarray:
     or (n,) (the original sample: every image once)."""
     index = np.atleast_2d(np.asarray(index))
     rows = np.repeat(np.arange(len(index)), index.shape[-1])
-    return np.bincount(rows * n + index.ravel(), minlength=len(index) * n).reshape(len(index), n).astype(
-        np.float64
+    return (
+        np.bincount(rows * n + index.ravel(), minlength=len(index) * n)
+        .reshape(len(index), n)
+        .astype(np.float64)
     )
 
 
