@@ -14,8 +14,10 @@ from sklearn.metrics import f1_score
 from layeratlas.analysis.stats import (
     bootstrap_interval,
     holm,
+    macro_f1_interval,
     macro_f1_statistic,
     mcnemar_exact,
+    mean_interval,
     resample_weights,
     wilson_interval,
 )
@@ -126,3 +128,46 @@ def test_macro_f1_statistic_matches_scikit_learn_on_resamples() -> None:
     got = macro_f1_statistic(y[idx], p[idx])
     want = [f1_score(y[i], p[i], average="macro") for i in idx]
     assert got == pytest.approx(want)
+
+
+def test_macro_f1_and_mean_intervals_match_plain_numpy_resamples() -> None:
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 3, 60)
+    p = np.where(rng.random(60) < 0.7, y, rng.integers(0, 3, 60))
+    idx = np.random.default_rng(4).integers(0, 60, (200, 60))
+    want = np.percentile([f1_score(y[i], p[i], average="macro") for i in idx], [2.5, 97.5])
+    assert macro_f1_interval(y, p, resamples=200, seed=4) == pytest.approx(tuple(want), rel=1e-12)
+    values = rng.normal(size=60)
+    want = np.percentile(values[idx].mean(axis=1), [2.5, 97.5])
+    assert mean_interval(values, resamples=200, seed=4) == pytest.approx(tuple(want), rel=1e-12)
+
+
+def test_ratio_interval_matches_the_ratio_of_plain_numpy_resamples() -> None:
+    from layeratlas.analysis.variance import class_variances, ratio_interval, summary_row
+
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), [4, 10, 16])  # a 4-image class: some resamples leave it out
+    features = (rng.normal(size=(30, 5)) + labels[:, None] * 0.8 + 50.0).astype(np.float32)
+    low, high = ratio_interval(features, labels, resamples=150, seed=9)
+    idx = np.random.default_rng(9).integers(0, 30, (150, 30))
+    ratios = [summary_row(class_variances(features[i], labels[i]))["inter_to_intra_ratio"] for i in idx]
+    want = np.percentile(ratios, [2.5, 97.5])
+    assert (low, high) == pytest.approx(tuple(want), rel=1e-5)  # float32 products
+
+
+def test_silhouette_and_nc1_intervals_are_bootstraps_of_their_per_image_terms() -> None:
+    from sklearn.metrics import silhouette_samples
+
+    from layeratlas.analysis.cluster import cluster_scores
+    from layeratlas.analysis.collapse import neural_collapse
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 20)
+    x = rng.normal(size=(60, 4)) + labels[:, None]
+    got = cluster_scores(x, labels, resamples=100, seed=3)
+    idx = np.random.default_rng(3).integers(0, 60, (100, 60))
+    want = np.percentile(silhouette_samples(x, labels)[idx].mean(axis=1), [2.5, 97.5])
+    assert (got["silhouette_ci_low"], got["silhouette_ci_high"]) == pytest.approx(tuple(want))
+    nc = neural_collapse(x, labels, resamples=100, seed=3)
+    assert nc["nc1"] == pytest.approx(neural_collapse(x, labels)["nc1"])
+    assert nc["nc1_ci_low"] < nc["nc1"] < nc["nc1_ci_high"]

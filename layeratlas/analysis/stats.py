@@ -99,19 +99,54 @@ def resample_weights(index: np.ndarray, n: int) -> np.ndarray:
     )
 
 
-def macro_f1_statistic(labels: np.ndarray, predictions: np.ndarray, axis: int = -1) -> np.ndarray:
+def macro_f1_statistic(
+    labels: np.ndarray, predictions: np.ndarray, axis: int = -1, *, n_classes: int | None = None
+) -> np.ndarray:
     """Macro-F1 of each resample (rows of ``labels`` / ``predictions``, vectorised for the bootstrap);
-    classes are those in either array, F1 0 where undefined (scikit-learn's convention)."""
+    the classes are those present in a resample's labels or predictions, F1 0 where undefined
+    (scikit-learn's convention). With ``n_classes``, the arrays are class codes 0..n_classes-1."""
     one = np.ndim(labels) == 1
     labels, predictions = np.atleast_2d(labels), np.atleast_2d(predictions)
-    classes = np.union1d(np.unique(labels), np.unique(predictions))
-    k, b = len(classes), len(labels)
-    t, p = np.searchsorted(classes, labels), np.searchsorted(classes, predictions)
-    rows = np.arange(b)[:, None]
-    tp = np.bincount((rows * k + t)[t == p], minlength=b * k).reshape(b, k)
-    true = np.bincount((rows * k + t).ravel(), minlength=b * k).reshape(b, k)
-    pred = np.bincount((rows * k + p).ravel(), minlength=b * k).reshape(b, k)
+    if n_classes is None:
+        classes = np.union1d(np.unique(labels), np.unique(predictions))
+        labels, predictions, n_classes = (
+            np.searchsorted(classes, labels),
+            np.searchsorted(classes, predictions),
+            len(classes),
+        )
+    k, b = n_classes, len(labels)
+    base = np.arange(b)[:, None] * k
+    t, p = base + labels, base + predictions
+    tp = np.bincount(t[labels == predictions], minlength=b * k).reshape(b, k)
+    true = np.bincount(t.ravel(), minlength=b * k).reshape(b, k)
+    pred = np.bincount(p.ravel(), minlength=b * k).reshape(b, k)
     present = (true + pred) > 0  # classes absent from a resample do not count (as scikit-learn's)
     f1 = np.divide(2 * tp, true + pred, out=np.zeros((b, k)), where=present)
     out = f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     return out[0] if one else out
+
+
+def macro_f1_interval(
+    labels: np.ndarray, predictions: np.ndarray, *, resamples: int, seed: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the macro-F1 over images (classes encoded once, not per resample)."""
+    classes = np.union1d(labels, predictions)
+    codes = np.searchsorted(classes, labels), np.searchsorted(classes, predictions)
+    k = len(classes)
+
+    def statistic(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+        return macro_f1_statistic(t, p, n_classes=k)
+
+    return bootstrap_interval(statistic, *codes, resamples=resamples, seed=seed, confidence=confidence)
+
+
+def mean_interval(
+    values: np.ndarray, *, resamples: int, seed: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image ``values``."""
+
+    def statistic(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return x.mean(axis=axis)
+
+    values = np.asarray(values, dtype=np.float64)
+    return bootstrap_interval(statistic, values, resamples=resamples, seed=seed, confidence=confidence)
