@@ -217,7 +217,49 @@ def ratio_interval(
     intra_c* = Q_c*/n_c* - |S_c*/n_c*|^2 and mean_c* = mean_c + S_c*/n_c*. Classes a resample leaves
     out are left out of its ratio, as they would be of the ratio of that sample.
     """
-    from layeratlas.analysis.stats import bootstrap_interval, resample_weights
+    from layeratlas.analysis.stats import bootstrap_interval
+
+    statistic = ratio_statistic(features, labels)
+    if statistic is None:
+        return float("nan"), float("nan")
+    n = len(labels)
+    return bootstrap_interval(statistic, np.arange(n), resamples=resamples, seed=seed, confidence=confidence)
+
+
+def ratio_change_interval(
+    features_a: np.ndarray,
+    features_b: np.ndarray,
+    labels: np.ndarray,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """ratio(b) - ratio(a) on the same images (rows aligned) and its paired bootstrap interval: each
+    resample draws the same images for both (see :func:`ratio_interval`)."""
+    from layeratlas.analysis.stats import bootstrap_interval
+
+    stat_a, stat_b = ratio_statistic(features_a, labels), ratio_statistic(features_b, labels)
+    if stat_a is None or stat_b is None:
+        return float("nan"), float("nan"), float("nan")
+    n = len(labels)
+
+    def change(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        return stat_b(index) - stat_a(index)
+
+    low, high = bootstrap_interval(
+        change, np.arange(n), resamples=resamples, seed=seed, confidence=confidence
+    )
+    ratios = [
+        summary_row(class_variances(x, labels))["inter_to_intra_ratio"] for x in (features_a, features_b)
+    ]
+    return ratios[1] - ratios[0], low, high
+
+
+def ratio_statistic(features: np.ndarray, labels: np.ndarray):  # noqa: ANN201
+    """The inter-to-intra ratio as a function of resampled image indices ((batch, n) or (n,)), or None
+    with fewer than two classes; see :func:`ratio_interval`."""
+    from layeratlas.analysis.stats import resample_weights
 
     features = np.asarray(features)
     labels = _validate(features, np.asarray(labels))
@@ -259,6 +301,4 @@ def ratio_interval(
         )
         return ratio if np.ndim(index) > 1 else ratio[0]
 
-    if len(classes) < 2:
-        return float("nan"), float("nan")
-    return bootstrap_interval(statistic, np.arange(n), resamples=resamples, seed=seed, confidence=confidence)
+    return statistic if len(classes) >= 2 else None
