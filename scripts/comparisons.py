@@ -8,7 +8,7 @@ p, features = snakemake.params, snakemake.input.features
 # results/features: the parent of the datasets' folders (the pair models' features are inputs)
 root = Path(features[0]).parents[1] if features else Path("results/features")
 analysis.layer_comparisons(
-    dict(zip(p.keys, snakemake.input.predictions, strict=True)),
+    dict(zip(p.cells, snakemake.input.predictions, strict=True)),
     p.layers,
     [tuple(pair) for pair in p.pairs],
     p.classifier,

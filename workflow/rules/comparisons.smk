@@ -26,7 +26,7 @@ rule comparisons:
         mem_mb=4000,
         runtime=30,
     params:
-        keys=list(comparison_predictions()),
+        cells=list(comparison_predictions()),
         layers=LAYERS,
         pairs=COMPARISON_PAIRS,
         classifier=comparison_classifier(),
