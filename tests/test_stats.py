@@ -128,6 +128,10 @@ def test_macro_f1_statistic_matches_scikit_learn_on_resamples() -> None:
     got = macro_f1_statistic(y[idx], p[idx])
     want = [f1_score(y[i], p[i], average="macro") for i in idx]
     assert got == pytest.approx(want)
+    many = rng.integers(0, 5000, (3, 80))  # b * k^2 above the batch bound: the per-class counts path
+    assert macro_f1_statistic(many, many[::-1], n_classes=5000) == pytest.approx(
+        [f1_score(a, b, average="macro") for a, b in zip(many, many[::-1], strict=True)]
+    )
 
 
 def test_macro_f1_and_mean_intervals_match_plain_numpy_resamples() -> None:

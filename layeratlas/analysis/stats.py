@@ -87,16 +87,13 @@ def bootstrap_interval(
     return (low, high) if math.isfinite(low) and math.isfinite(high) else (float("nan"), float("nan"))
 
 
-def resample_weights(index: np.ndarray, n: int) -> np.ndarray:
-    """(batch, n) float64 counts of each image in each resample, from resampled indices (batch, n)
-    or (n,) (the original sample: every image once)."""
+def resample_weights(index: np.ndarray, n: int, dtype: type = np.float64) -> np.ndarray:
+    """(batch, n) counts of each image in each resample, from resampled indices (batch, n) or (n,)
+    (the original sample: every image once)."""
     index = np.atleast_2d(np.asarray(index))
-    rows = np.repeat(np.arange(len(index)), index.shape[-1])
-    return (
-        np.bincount(rows * n + index.ravel(), minlength=len(index) * n)
-        .reshape(len(index), n)
-        .astype(np.float64)
-    )
+    b = len(index)
+    flat = (index + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(dtype, copy=False)
 
 
 def macro_f1_statistic(
@@ -115,11 +112,15 @@ def macro_f1_statistic(
             len(classes),
         )
     k, b = n_classes, len(labels)
-    base = np.arange(b)[:, None] * k
-    t, p = base + labels, base + predictions
-    tp = np.bincount(t[labels == predictions], minlength=b * k).reshape(b, k)
-    true = np.bincount(t.ravel(), minlength=b * k).reshape(b, k)
-    pred = np.bincount(p.ravel(), minlength=b * k).reshape(b, k)
+    t = labels + (np.arange(b) * k)[:, None]  # (resample, true class) cells
+    if b * k * k <= _BATCH_ENTRIES:  # one confusion matrix per resample: (b, k, k), rows true class
+        confusion = np.bincount((t * k + predictions).ravel(), minlength=b * k * k).reshape(b, k, k)
+        tp = np.diagonal(confusion, axis1=1, axis2=2)
+        true, pred = confusion.sum(axis=2), confusion.sum(axis=1)
+    else:  # many classes: three counts of b * k cells instead of b * k^2
+        tp = np.bincount(t[labels == predictions], minlength=b * k).reshape(b, k)
+        true = np.bincount(t.ravel(), minlength=b * k).reshape(b, k)
+        pred = np.bincount((predictions + (np.arange(b) * k)[:, None]).ravel(), minlength=b * k).reshape(b, k)
     present = (true + pred) > 0  # classes absent from a resample do not count (as scikit-learn's)
     f1 = np.divide(2 * tp, true + pred, out=np.zeros((b, k)), where=present)
     out = f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)

@@ -266,28 +266,33 @@ def ratio_statistic(features: np.ndarray, labels: np.ndarray):  # noqa: ANN201
     classes = np.unique(labels)
     d = features.shape[1]
     rows = [np.flatnonzero(labels == c) for c in classes]
+    # Weights are counted in class-sorted order, so each class's columns are a slice (a view, no copy).
+    order = np.concatenate(rows)
+    position = np.empty(len(labels), dtype=np.intp)
+    position[order] = np.arange(len(labels))
+    bounds = np.cumsum([0, *(len(r) for r in rows)])
     means, norms, centred32 = np.zeros((len(classes), d)), [], []
     for k, r in enumerate(rows):  # one class in float64 at a time
         x = np.asarray(features[r], np.float64)
         means[k] = x.mean(axis=0)
         x -= means[k]
-        norms.append(np.einsum("ij,ij->i", x, x))
+        norms.append(np.einsum("ij,ij->i", x, x).astype(np.float32))
         centred32.append(x.astype(np.float32))
     means -= means.mean(axis=0)  # inter-class distances do not change; |mean|^2 stays small
     n = len(labels)
 
     def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
-        w = resample_weights(index, n)
+        w = resample_weights(position[index], n, dtype=np.float32)  # counts: exact in float32
         b = len(w)
         intra_sum, present = np.zeros(b), np.zeros(b)
         sq_sum, vec_sum = np.zeros(b), np.zeros((b, d))
         for k in range(len(classes)):
-            wc = w[:, rows[k]]
-            count = wc.sum(axis=1)
+            wc = w[:, bounds[k] : bounds[k + 1]]
+            count = wc.sum(axis=1, dtype=np.float64)
             ok = count > 0
             safe = np.where(ok, count, 1.0)
-            shift = (wc.astype(np.float32) @ centred32[k]).astype(np.float64) / safe[:, None]
-            intra = (wc @ norms[k]) / safe - np.einsum("ij,ij->i", shift, shift)
+            shift = (wc @ centred32[k]).astype(np.float64) / safe[:, None]
+            intra = (wc @ norms[k]).astype(np.float64) / safe - np.einsum("ij,ij->i", shift, shift)
             mean = means[k] + shift
             intra_sum += np.where(ok, intra, 0.0)
             sq_sum += np.where(ok, np.einsum("ij,ij->i", mean, mean), 0.0)
