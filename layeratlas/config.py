@@ -340,8 +340,7 @@ def _split_missing(name: str, spec: Mapping[str, Any], split: str) -> str | None
 def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
     """Combinations each key allows alone but not together: snapshots and head_epochs against epochs,
     the analysed split against every dataset's splits, PCA dims against the number of images, ImageNet
-    weights against the architecture, timm model names, and the explorer's embedding against the computed
-    ones."""
+    weights against the architecture, timm model names, and the report's keys (report_key_errors)."""
     from layeratlas.models.zoo import get_architecture
 
     datasets = config.get("datasets", {})
@@ -354,13 +353,7 @@ def cross_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
                     f"analyses.split: {split!r} is not a split dataset {name!r} has ({why}); "
                     f"choose 'all' or a split every dataset has ({', '.join(kept) or 'none'} for {name!r})"
                 )
-    if isinstance(config.get("analyses", {}).get("explorer"), dict):
-        from layeratlas.report.explorer import explorer_embedding
-
-        try:
-            explorer_embedding(config["analyses"])
-        except ValueError as error:
-            yield str(error)
+    yield from report_key_errors(config)
     images = {name: most_images(spec) for name, spec in datasets.items()}
     known = {name: n for name, n in images.items() if n is not None}
     for name, spec in config.get("models", {}).items():
@@ -476,3 +469,100 @@ def load_config(path: str | os.PathLike) -> dict:
     if problems:
         raise ConfigError(problems)
     return validate_config(raw if raw is not None else {})
+
+
+# --- the report's keys, resolved once ------------------------------------------------------------------
+# report.pairs, report.atlas_embedding and analyses.explorer.embedding are read by the rules (report.smk,
+# explorer.smk) and by the pages; they all call these functions, and check_config refuses what they cannot
+# resolve (report_key_errors) before any rule file is parsed.
+
+EMBEDDING_PREFERENCE = ("tsne", "umap", "pca")  # the map shown when none is chosen: the first computed
+
+
+def trained_from(spec: Mapping[str, Any]) -> str | None:
+    """Where a trained model's weights start: ``"scratch"``, the weights' name, or None when untrained."""
+    if not spec.get("train"):
+        return None
+    weights = str(spec.get("weights", "none"))
+    return "scratch" if weights == "none" else weights
+
+
+def _automatic_pairs(models: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Every trained model that starts from pretrained weights, paired with the untrained model of the same
+    architecture and weights. Training snapshots (``<name>-epoch<k>``) are neither side of a pair: a
+    snapshot is a stage of its training run, not weights as they are."""
+    pairs = []
+    for tuned, spec in models.items():
+        if trained_from(spec) in (None, "scratch") or spec.get("snapshot_of"):
+            continue
+        for base, other in models.items():
+            if (
+                base != tuned
+                and not other.get("train")
+                and not other.get("snapshot_of")
+                and other["architecture"] == spec["architecture"]
+                and str(other.get("weights", "none")) == str(spec.get("weights", "none"))
+            ):
+                pairs.append((base, tuned))
+                break
+    return pairs
+
+
+def report_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
+    """report.pairs naming unknown models or a model with itself; analyses.explorer.embedding naming an
+    embedding that is not computed."""
+    models = config.get("models") or {}
+    for i, pair in enumerate((config.get("report") or {}).get("pairs") or []):
+        where = f"report.pairs[{i}]"
+        for name in pair:
+            if name not in models:
+                close = difflib.get_close_matches(str(name), list(models), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                yield f"{where}: {name!r} is not a model; {hint}allowed: {', '.join(sorted(models))}"
+        if len(pair) == 2 and pair[0] == pair[1]:
+            yield f"{where}: [{pair[0]}, {pair[1]}] pairs a model with itself; name two different models"
+    analyses = config.get("analyses") or {}
+    explorer = analyses.get("explorer")
+    if isinstance(explorer, Mapping) and explorer.get("enabled", True):
+        chosen, computed = explorer.get("embedding"), list(analyses.get("embeddings") or [])
+        if chosen is not None and computed and chosen not in computed:
+            yield (
+                f"analyses.explorer.embedding is {chosen!r} but analyses.embeddings computes only "
+                f"{', '.join(computed)}: choose one of those, add {chosen!r} to analyses.embeddings, "
+                "or set analyses.explorer.enabled: false"
+            )
+
+
+def model_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(reference, other) model pairs to compare: the automatic pretrained -> fine-tuned pairs, then those
+    of ``report.pairs`` (without repeats). Expects a config that passed check_config."""
+    if errors := [e for e in report_key_errors(config) if e.startswith("report.pairs")]:
+        raise ConfigError(errors)
+    pairs = _automatic_pairs(config["models"])
+    for a, b in (config.get("report") or {}).get("pairs") or []:
+        if (a, b) not in pairs:
+            pairs.append((a, b))
+    return pairs
+
+
+def atlas_embedding(config: Mapping[str, Any]) -> str | None:
+    """The 2-D map the atlas and the comparisons draw: report.atlas_embedding when analyses.embeddings
+    computes it, else the first computed of t-SNE, UMAP, PCA; None when no embedding is computed."""
+    computed = list(config["analyses"]["embeddings"])
+    chosen = (config.get("report") or {}).get("atlas_embedding")
+    if chosen in computed:
+        return chosen
+    return next((e for e in EMBEDDING_PREFERENCE if e in computed), None)
+
+
+def explorer_embedding(config: Mapping[str, Any]) -> str | None:
+    """The embedding the explorer opens with, or None when there is no explorer to build (explorer off,
+    or no embedding computed). ``analyses.explorer.embedding`` null picks the first computed of t-SNE,
+    UMAP, PCA; a named one must be computed (else ConfigError naming the key)."""
+    analyses = config["analyses"]
+    options, computed = analyses["explorer"], list(analyses["embeddings"])
+    if not options["enabled"] or not computed:
+        return None
+    if errors := [e for e in report_key_errors(config) if e.startswith("analyses.explorer")]:
+        raise ConfigError(errors)
+    return options.get("embedding") or next(e for e in EMBEDDING_PREFERENCE if e in computed)

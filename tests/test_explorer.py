@@ -173,27 +173,6 @@ def test_maps_of_other_images_are_refused():
         explorer.explorer_html("toy", maps, index, images, CLASSES, embedding="tsne")
 
 
-@pytest.mark.parametrize(
-    ("options", "embeddings", "expected"),
-    [
-        ({"enabled": True, "embedding": None}, ["pca", "tsne", "umap"], "tsne"),
-        ({"enabled": True, "embedding": None}, ["pca", "umap"], "umap"),
-        ({"enabled": True, "embedding": "pca"}, ["pca", "tsne"], "pca"),
-        ({"enabled": False, "embedding": None}, ["pca"], None),
-        ({"enabled": True, "embedding": None}, [], None),
-    ],
-)
-def test_explorer_embedding_follows_the_computed_ones(options, embeddings, expected):
-    analyses = {"embeddings": embeddings, "explorer": {**options, "max_points": 5000}}
-    assert explorer.explorer_embedding(analyses) == expected
-
-
-def test_a_chosen_embedding_that_is_not_computed_is_refused_naming_the_key():
-    analyses = {"embeddings": ["pca"], "explorer": {"enabled": True, "embedding": "umap", "max_points": 5}}
-    with pytest.raises(ValueError, match=r"analyses\.explorer\.embedding is 'umap' but .* only pca"):
-        explorer.explorer_embedding(analyses)
-
-
 def test_embedding_tables_are_named_by_their_folders(tmp_path):
     maps, _, _ = _tables()
     paths = []

@@ -71,18 +71,6 @@ def _cka() -> pl.DataFrame:
     )
 
 
-def test_pairs_are_pretrained_vs_finetuned_only():
-    assert front_page.model_pairs(CONFIG) == [("base", "tuned")]  # cnn is trained from scratch: no pair
-
-
-def test_report_pairs_key_adds_pairs_and_names_unknown_models():
-    config = copy.deepcopy(CONFIG) | {"report": {"pairs": [["cnn", "tuned"]]}}
-    assert front_page.model_pairs(config) == [("base", "tuned"), ("cnn", "tuned")]
-    config["report"]["pairs"] = [["cnn", "nope"]]
-    with pytest.raises(ValueError, match=r"report.pairs.*nope.*models are"):
-        front_page.model_pairs(config)
-
-
 def test_findings_name_the_best_layers_and_their_disagreement():
     found = front_page.findings(_summary(), CONFIG, {"digits": _cka()})["datasets"]["digits"]
     cnn = next(e for e in found["per_model"] if e["model"] == "cnn")

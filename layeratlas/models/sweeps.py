@@ -46,7 +46,7 @@ def expand_sweeps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
     twice changes nothing."""
     out: dict[str, dict[str, Any]] = {}
     for name, spec in models.items():
-        sweep = spec.get("sweep")
+        spec, sweep = _seeds_as_sweep(name, spec)
         if not sweep:
             out[name] = dict(spec)
             continue
@@ -62,6 +62,32 @@ def expand_sweeps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
                 raise ValueError(f"models.{name}.sweep: member name {new!r} is taken; rename the model")
             out[new] = member
     return out
+
+
+SEED_KEY = "train.seed"
+
+
+def _seeds_as_sweep(name: str, spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict | None]:
+    """``train.seeds: [0, 1, 2]`` is a sweep over ``train.seed``: members ``<name>-seed0``, ... ."""
+    seeds = (spec.get("train") or {}).get("seeds")
+    if not seeds:
+        return spec, spec.get("sweep")
+    if spec.get("sweep"):
+        raise ValueError(
+            f"models.{name}: train.seeds and sweep both make one model per value; keep one of them "
+            f"(to repeat a sweep over seeds, write one model per seed with its own sweep)"
+        )
+    spec = {**spec, "train": {k: v for k, v in spec["train"].items() if k != "seeds"}}
+    return spec, {SEED_KEY: list(seeds)}
+
+
+def seed_groups(models: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Model trained once per seed (``train.seeds``) -> its member models, in order."""
+    return {
+        group: members
+        for group, members in sweep_groups(models).items()
+        if models[members[0]]["sweep_group"]["parameter"] == SEED_KEY
+    }
 
 
 def snapshot_name(name: str, epoch: int) -> str:

@@ -27,8 +27,6 @@ from layeratlas.io import Pathish, atomic_path
 log = logging.getLogger("layeratlas")
 
 NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-# The map shown first when analyses.explorer.embedding is null: the first of these that was computed.
-PREFERENCE = ("tsne", "umap", "pca")
 # Thumbnails are stored at their own size up to this many pixels (larger images are shrunk) and drawn
 # larger by the browser with nearest-neighbour scaling: 8x8 digits cost ~100 bytes each, not ~1 kB.
 THUMB_MAX_PX = 32
@@ -38,29 +36,6 @@ LOSSLESS_MAX_BYTES = 1024
 GALLERY_MAX = 240
 
 _PATH = re.compile(r"embedding_(?P<embedding>[a-z]+)\.parquet$")
-
-
-def explorer_embedding(analyses: Mapping) -> str | None:
-    """The embedding the explorer opens with, or None when there is no explorer to build.
-
-    ``analyses`` is the validated ``analyses`` block. The explorer needs computed embeddings: with
-    ``explorer.enabled`` false or ``embeddings`` empty there is none. ``explorer.embedding`` null picks
-    the first computed of t-SNE, UMAP, PCA; a named one must be among ``embeddings``.
-    """
-    options = analyses["explorer"]
-    computed = list(analyses["embeddings"])
-    if not options["enabled"] or not computed:
-        return None
-    chosen = options.get("embedding")
-    if chosen is None:
-        return next(e for e in PREFERENCE if e in computed)
-    if chosen not in computed:
-        raise ValueError(
-            f"analyses.explorer.embedding is {chosen!r} but analyses.embeddings computes only "
-            f"{', '.join(computed)}: choose one of those, add {chosen!r} to analyses.embeddings, "
-            "or set analyses.explorer.enabled: false"
-        )
-    return chosen
 
 
 def read_embedding_tables(paths: Sequence[Pathish]) -> dict[tuple[str, str], dict[str, pl.DataFrame]]:

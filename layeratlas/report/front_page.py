@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from layeratlas.config import model_pairs
 from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
 
@@ -28,14 +29,6 @@ EMBEDDING_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 
 # --- the study ---------------------------------------------------------------------------------------
-
-
-def trained_from(spec: Mapping[str, Any]) -> str | None:
-    """Where a trained model's weights start: ``"scratch"``, the weights' name, or None when untrained."""
-    if not spec.get("train"):
-        return None
-    weights = str(spec.get("weights", "none"))
-    return "scratch" if weights == "none" else weights
 
 
 def _epochs(n: Any) -> str:
@@ -60,35 +53,6 @@ def model_origin(name: str, config: Mapping[str, Any]) -> str:
     parts = [p for p in (train.get("trainable") or []) if p]
     trainable = f", training {', '.join(parts)}" + (" and a new head" if train.get("new_head") else "")
     return f"{arch} {what} on {data} ({_epochs(epochs)}{trainable if parts else ''})"
-
-
-def model_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(reference, other) model pairs to compare: every trained model that starts from pretrained weights
-    paired with the untrained model of the same architecture and weights (pretrained vs fine-tuned), then
-    the pairs of ``report.pairs``. Unknown names in report.pairs raise a ValueError naming them."""
-    models = config["models"]
-    pairs: list[tuple[str, str]] = []
-    for tuned, spec in models.items():
-        if trained_from(spec) in (None, "scratch") or spec.get("snapshot_of"):
-            continue
-        for base, other in models.items():
-            if (
-                base != tuned
-                and not other.get("train")
-                and other["architecture"] == spec["architecture"]
-                and str(other.get("weights", "none")) == str(spec.get("weights", "none"))
-            ):
-                pairs.append((base, tuned))
-                break
-    for pair in (config.get("report") or {}).get("pairs", []):
-        unknown = [m for m in pair if m not in models]
-        if unknown:
-            raise ValueError(
-                f"report.pairs: {pair} names unknown model(s) {unknown}; models are {sorted(models)}"
-            )
-        if tuple(pair) not in pairs:
-            pairs.append((pair[0], pair[1]))
-    return pairs
 
 
 def shared_layers(config: Mapping[str, Any], a: str, b: str) -> list[str]:

@@ -156,3 +156,13 @@ def compare_sweep(
     write_table(rows, table)
     plots.save_figure(comparison_figure(rows, f"sweep {sweep}: {rows['parameter'][0]}"), figure)
     log.info("sweep %s: %s", sweep, rows.select("value", "test_accuracy").rows())
+
+
+def summarize_seeds(summary: Pathish, groups: Mapping[str, list[str]], table: Pathish) -> None:
+    """Mean and spread of every summary metric across the runs of each model trained once per seed
+    (``train.seeds``), from results/summary/layers.parquet; ``table`` (.parquet) with a .tsv beside it."""
+    from layeratlas.analysis.seeds import across_seeds
+
+    rows = across_seeds(pl.read_parquet(summary), groups)
+    write_table(rows, table)
+    log.info("spread across seeds of %s: %d rows", ", ".join(groups), rows.height)

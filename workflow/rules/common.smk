@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 from layeratlas.checks import check_config
 from layeratlas.config import ConfigError
-from layeratlas.models.sweeps import sweep_groups
+from layeratlas.models.sweeps import seed_groups, sweep_groups
 from layeratlas.models.weights import local_weights_file
 from layeratlas.robustness.finetune import training_datasets
 from layeratlas.data.downloads import DOWNLOADABLE
@@ -23,6 +23,7 @@ MODELS = list(config["models"])
 LAYERS = {model: list(spec["layers"]) for model, spec in config["models"].items()}
 EMBEDDINGS = config["analyses"]["embeddings"]
 SWEEPS = sweep_groups(config["models"])  # sweep name -> its member models (models.<name>.sweep)
+SEED_GROUPS = seed_groups(config["models"])  # model trained once per seed -> its runs (train.seeds)
 
 
 def _one_of(names):
@@ -115,6 +116,7 @@ def all_targets():
     targets += inspection_targets()  # inspect.smk: results/inspection/ (analyses.inspection)
     targets += report_targets()  # report.smk: results/report/ (front page, atlas, comparisons, tables)
     targets += [f"results/explorer/{d}.html" for d in DATASETS] if EXPLORER_EMBEDDING else []  # explorer.smk
+    targets += ["results/summary/seeds.parquet"] if SEED_GROUPS and has_summary() else []  # train.smk
     return targets + analysis_targets()  # analysis.smk: pixel baselines, CKA, results/summary/
 
 
@@ -330,6 +332,13 @@ def _table_report(table):
             {"dataset": "all", "figure": "all layers, summary (table)"},
             "Summary: every dataset, model and layer",
         )
+    if table == "summary/seeds":
+        return (
+            "summary",
+            None,
+            {"dataset": "all", "figure": "spread across training seeds (table)"},
+            "Spread across training seeds: every dataset, model and layer",
+        )
     if parts[0] == "analysis" and len(parts) == 5:
         _, dataset, model, layer, _ = parts
         section = SECTIONS["variance" if "variance" in name else "classifiers"]
@@ -416,6 +425,7 @@ def report_tables():
         tables += [f"analysis/{dataset}/pixels/nearest_class_mean"] if ANALYSES["pixel_baselines"] else []
     tables += [f"training/{m}/metrics" for m in MODELS if trained(m)]
     tables += [f"training/sweeps/{s}/comparison" for s, ms in SWEEPS.items() if all(trained(m) for m in ms)]
+    tables += ["summary/seeds"] if SEED_GROUPS and has_summary() else []
     if INSPECTION["enabled"]:
         tables += [f"inspection/{m}/layers" for m in MODELS]
         tables += [f"inspection/{d}/{m}/dead_units" for d in DATASETS for m in MODELS]

@@ -1,12 +1,9 @@
 # The interactive embedding explorer (analyses.explorer): per dataset one self-contained HTML page with the
 # 2-D map of every (model, layer) of the run, all linked (a selection in one map highlights the same images
 # in every map), the image on hover. It is drawn from the computed embeddings, so it needs some.
-from layeratlas.report.explorer import explorer_embedding
+from layeratlas.config import explorer_embedding
 
-try:
-    EXPLORER_EMBEDDING = explorer_embedding(config["analyses"])  # None: no explorer
-except ValueError as error:
-    raise WorkflowError(f"invalid config: {error}") from None
+EXPLORER_EMBEDDING = explorer_embedding(config)  # None: no explorer (check_config refused a bad one)
 
 
 rule embedding_explorer:

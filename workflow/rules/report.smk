@@ -1,14 +1,11 @@
 # The report's own pages (results/report/): the front page written from the summary table, the atlas grid
 # and depth profile per dataset, model pairs side by side, dataset overviews and every result table as HTML.
-from layeratlas.report.front_page import model_pairs, shared_layers
+from layeratlas.config import atlas_embedding, model_pairs
+from layeratlas.report.front_page import shared_layers
 
 REPORT = config["report"]
-# The atlas draws report.atlas_embedding, or the first computed embedding when that one is not computed.
-ATLAS_EMBEDDING = (
-    REPORT["atlas_embedding"]
-    if REPORT["atlas_embedding"] in EMBEDDINGS
-    else (EMBEDDINGS[0] if EMBEDDINGS else None)
-)
+# The report's keys, resolved once in layeratlas.config (check_config has refused bad ones).
+ATLAS_EMBEDDING = atlas_embedding(config)  # report.atlas_embedding, or the first computed embedding
 PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
 
 

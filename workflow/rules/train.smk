@@ -27,7 +27,7 @@ rule train_model:
         runtime=120,
     params:
         spec=lambda wildcards: config["models"][wildcards.model],
-        seed=config["seed"],
+        seed=lambda wildcards: config["models"][wildcards.model]["train"].get("seed", config["seed"]),
     script:
         "../../scripts/train_model.py"
 
@@ -116,3 +116,24 @@ rule compare_sweep:
         specs=lambda wildcards: [config["models"][m] for m in SWEEPS[wildcards.sweep]],
     script:
         "../../scripts/compare_sweep.py"
+
+
+rule summarize_seeds:
+    input:
+        summary="results/summary/layers.parquet",
+    output:
+        table="results/summary/seeds.parquet",
+        table_tsv=report(
+            "results/summary/seeds.tsv",
+            caption="../report/seeds.rst",
+            category="summary",
+            labels={"dataset": "all", "figure": "spread across training seeds (.tsv)"},
+        ),
+    log:
+        "logs/summarize_seeds.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    params:
+        groups=SEED_GROUPS,
+    script:
+        "../../scripts/summarize_seeds.py"
