@@ -1,7 +1,6 @@
 # Paired tests between layers and models (results/summary/comparisons): exact McNemar on the same test
 # images, Holm-corrected; a pretrained -> fine-tuned pair's inter/intra ratio change with its bootstrap.
-# TODO(lead): import from layeratlas.config once main has model_pairs there.
-from layeratlas.report.front_page import model_pairs as _model_pairs
+from layeratlas.config import model_pairs as _model_pairs
 
 COMPARISON_PAIRS = _model_pairs(config)
 
