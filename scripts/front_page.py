@@ -14,4 +14,11 @@ stages.write_front_page(
     snakemake.output.page,
     snakemake.output.findings,
     snakemake.params.explorers,  # results/explorer/<dataset>.html, when the explorer is built
+    comparisons=snakemake.input.comparisons[0] if snakemake.input.comparisons else None,
+    training=snakemake.params.training,  # model -> results/training/<model>/metrics.json
+    built=[
+        k
+        for k, on in (("tests", bool(snakemake.input.comparisons)), ("pairs", snakemake.params.pairs_built))
+        if on
+    ],
 )

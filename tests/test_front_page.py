@@ -7,9 +7,13 @@ import copy
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
 
 from layeratlas.plots import atlas as atlas_plots
 from layeratlas.plots import compare as compare_plots
+from layeratlas.plots import layers as layer_plots
 from layeratlas.report import front_page, tables
 
 CONFIG = {
@@ -71,17 +75,16 @@ def _cka() -> pl.DataFrame:
     )
 
 
-def test_findings_name_the_best_layers_and_their_disagreement():
+def test_findings_without_tests_name_no_best():
     found = front_page.findings(_summary(), CONFIG, {"digits": _cka()})["datasets"]["digits"]
     cnn = next(e for e in found["per_model"] if e["model"] == "cnn")
-    assert (cnn["probe"]["layer"], cnn["ratio"]["layer"], cnn["agree"]) == ("relu5", "pool1", False)
-    tuned = next(e for e in found["per_model"] if e["model"] == "tuned")
-    assert tuned["agree"] is True
-    assert (found["best"]["model"], found["best"]["layer"]) == ("tuned", "gp")
+    assert [c["layer"] for c in cnn["probe"]["top"]] == ["relu5"] and not cnn["probe"]["tested"]
+    assert [c["layer"] for c in cnn["ratio"]] == ["pool1"] and cnn["agree"] is False
     sentences = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]
     cnn_text = next(s for s in sentences["models"] if s.startswith("cnn"))
-    assert "best at relu5" in cnn_text and "95.0%" in cnn_text and "peaks at pool1" in cnn_text
-    assert "tuned at gp, 97.0%" in sentences["best"]
+    assert "highest on digits at relu5" in cnn_text and "95.0%" in cnn_text and "peaks at pool1" in cnn_text
+    assert "no layer is named best" in cnn_text and "best at" not in cnn_text
+    assert "tuned at gp (97.0%)" in sentences["best"] and "no best overall is named" in sentences["best"]
 
 
 def test_findings_give_the_fine_tuning_change_per_shared_layer():
@@ -92,7 +95,7 @@ def test_findings_give_the_fine_tuning_change_per_shared_layer():
     assert gp["probe"] == [0.88, 0.97] and gp["ratio"] == [1.5, 6.0] and gp["nc1"] == [4.0, 0.5]
     assert gp["cka"] == pytest.approx(0.61)
     text = " ".join(front_page.pair_sentences(pair))
-    assert "At gp, base → tuned: linear probe 88.0% → 97.0% (+9.0 points)" in text
+    assert "At gp, base → tuned: linear probe 88.0% → 97.0%, +9.0 points (no paired test)" in text
     assert "inter/intra ratio 1.5 → 6 (×4.00)" in text and "CKA between the two 0.61" in text
 
 
@@ -123,7 +126,7 @@ def test_single_model_page_has_no_pair_section(tmp_path):
     found = front_page.findings(summary, config)
     assert found["datasets"]["digits"]["pairs"] == []
     page = front_page.render_front_page(config, found, {})
-    assert "What changed" not in page and "cnn separates the classes of digits best at relu5" in page
+    assert "What changed" not in page and "cnn scores highest on digits at relu5" in page
     assert "trained from scratch on digits (15 epochs)" in page
 
 
@@ -153,7 +156,7 @@ def test_atlas_grid_has_one_shared_legend_and_accuracy_corners():
 
 
 def test_depth_profile_overlays_every_model():
-    fig = atlas_plots.depth_profile(_summary())
+    fig = layer_plots.depth_profile(_summary())
     assert len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["cnn", "base", "tuned"]
     assert all(len(ax.lines) == 3 for ax in fig.axes)
@@ -201,3 +204,395 @@ def test_front_page_links_the_explorer_when_there_is_one():
         CONFIG, found, {}, explorers={"digits": "results/explorer/digits.html"}
     )
     assert "app.showCategory('explorer')" in page and "results/explorer/digits.html" in page
+
+
+# --- issue 21, item 6: the known faults (each test failed on the code before the fix) -------------------
+
+
+def _tied_summary() -> pl.DataFrame:
+    """cnn ties at pool1 and pool2 by probe accuracy; its ratio peaks at pool2 (one of the tied tops)."""
+    rows = [
+        ("cnn", "pool1", 0, 0.982, 2.0),
+        ("cnn", "pool2", 1, 0.982, 3.0),
+        ("cnn", "relu5", 2, 0.958, 2.5),
+        ("base", "b4", 0, 0.982, 1.0),
+        ("base", "gp", 1, 0.90, 1.5),
+    ]
+    return pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": la, "depth": d, "linear_probe_accuracy": a,
+             "inter_to_intra_ratio": r}
+            for m, la, d, a, r in rows
+        ]
+    )  # fmt: skip
+
+
+def _tied_config() -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["models"] = {
+        "cnn": config["models"]["cnn"] | {"layers": {"pool1": "none", "pool2": "none", "relu5": "none"}},
+        "base": config["models"]["base"],
+    }
+    return config
+
+
+def test_ties_do_not_contradict_themselves():
+    found = front_page.findings(_tied_summary(), _tied_config())
+    text = front_page.finding_sentences(found)["digits"]["models"][0]
+    # The ratio peaks at pool2, one of the tied top layers: it cannot be "best elsewhere".
+    assert "elsewhere" not in text, text
+    assert "pool1" in text and "pool2" in text
+
+
+def test_overall_best_keeps_ties_and_names_their_models():
+    found = front_page.findings(_tied_summary(), _tied_config())
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    for cell in ("cnn at pool1", "cnn at pool2", "base at b4"):
+        assert cell in best, best
+
+
+def test_snapshot_models_are_not_imagenet_weights_as_they_are():
+    config = copy.deepcopy(CONFIG)
+    config["models"]["cnn-epoch1"] = {
+        "architecture": "small_cnn",
+        "weights": "none",
+        "layers": {"pool1": "none"},
+        "snapshot_of": {"model": "cnn", "epoch": 1, "dataset": "digits"},
+    }
+    config["models"]["base-epoch1"] = config["models"]["base"] | {
+        "snapshot_of": {"model": "tuned", "epoch": 1, "dataset": "digits"}
+    }
+    assert "after epoch 1" in front_page.model_origin("base-epoch1", config)
+    assert "as they are" not in front_page.model_origin("base-epoch1", config)
+    assert "untrained" not in front_page.model_origin("cnn-epoch1", config)
+
+
+def test_atlas_heading_names_the_embedding_the_atlas_draws():
+    config = copy.deepcopy(CONFIG)
+    config["analyses"]["embeddings"] = ["pca"]
+    config["report"] = {"atlas_embedding": "tsne"}  # the schema's default; not computed here
+    found = front_page.findings(_summary(), config)
+    page = front_page.render_front_page(config, found, {"digits": {"atlas": _png()}})
+    assert "PCA coloured by class" in page and "t-SNE" not in page
+
+
+def test_only_linear_adam_draws_a_depth_profile_and_a_page():
+    summary = _summary().drop("linear_probe_accuracy", "inter_to_intra_ratio", "nc1", "silhouette")
+    summary = summary.with_columns(linear_adam_accuracy=pl.Series([0.8, 0.9, 0.7, 0.8, 0.7, 0.95]))
+    fig = layer_plots.depth_profile(summary)
+    assert len(fig.axes) == 1 and fig.axes[0].lines
+    found = front_page.findings(summary, CONFIG)
+    assert front_page.render_front_page(CONFIG, found, {})
+
+
+def test_study_paragraph_states_sample_size_and_reductions_and_warns_about_pooling():
+    config = copy.deepcopy(CONFIG)
+    config["models"]["tuned"]["train"]["sample_size"] = 500
+    config["models"]["cnn"]["layers"]["pool1"] = {"reduction": "adaptive_avg", "size": 2}
+    text = front_page.study_paragraph(config)
+    assert "500" in text and "sample" in text
+    assert "pool1 (adaptive_avg 2×2)" in text and "b4 (global average pool)" in text
+    assert "pooled" in text and "unfair" in text
+
+
+def test_comparisons_is_linked_only_when_built():
+    found = front_page.findings(_summary(), CONFIG)
+    categories = [("atlas", "figures"), ("comparisons", "model pairs"), ("summary", "tables")]
+    page = front_page.render_front_page(CONFIG, found, {}, categories)
+    assert "app.showCategory('comparisons')" in page  # the caller passes only the built categories
+    built = front_page.front_page_categories(CONFIG, comparisons=(), explorers=False)
+    assert "comparisons" not in [c for c, _ in built]
+    built = front_page.front_page_categories(CONFIG, comparisons=("tests",), explorers=False)
+    assert "comparisons" in [c for c, _ in built]
+
+
+def test_snakemake_is_pinned_to_the_verified_range():
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (pin,) = [d for d in deps if d.replace(" ", "").startswith("snakemake>") or d.startswith("snakemake=")]
+    assert "<" in pin, pin  # the front page relies on the report's class names and app.showCategory
+
+
+def _png() -> str:
+    import tempfile
+
+    import matplotlib.pyplot as plt
+
+    path = tempfile.mkstemp(suffix=".png")[1]
+    plt.imsave(path, np.zeros((4, 4)))
+    return path
+
+
+# --- issue 21, item 5: findings backed by the paired tests (tables of FINDINGS_INTERFACE.md's shape) ------
+
+N_TEST = 450
+
+
+def _wilson(k: int, n: int = N_TEST) -> tuple[float, float]:
+    """The Wilson interval by its formula, independent of the code under test."""
+    z, p = 1.959963984540054, k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def _study() -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """The issue's digits run: cnn's pool1 and pool2 tie (442 of 450), relu5 is lower; base's b4 ties
+    cnn's top; fine-tuning changes gp (4 vs 17 images) but not b4 (8 vs 8)."""
+    config = _tied_config()
+    config["models"]["tuned"] = copy.deepcopy(CONFIG["models"]["tuned"])
+    cells = [  # model, layer, depth, relative depth, correct, ratio, ratio ci
+        ("cnn", "pool1", 0, 0.3, 442, 2.0, (1.8, 2.2)),
+        ("cnn", "pool2", 1, 0.6, 442, 3.0, (2.7, 3.3)),
+        ("cnn", "relu5", 2, 0.9, 431, 2.5, (2.3, 2.7)),
+        ("base", "b4", 0, 0.5, 442, 1.0, (0.9, 1.1)),
+        ("base", "gp", 1, 1.0, 405, 1.5, (1.4, 1.6)),
+        ("tuned", "b4", 0, 0.5, 442, 1.0, (0.9, 1.1)),
+        ("tuned", "gp", 1, 1.0, 418, 6.0, (5.5, 6.6)),
+    ]
+    summary = pl.DataFrame(
+        [
+            {
+                "dataset": "digits", "model": m, "layer": la, "depth": d, "relative_depth": rd,
+                "n_test": N_TEST, "n_classes": 10, "chance_accuracy": 0.1, "linear_probe_correct": k,
+                "linear_probe_accuracy": k / N_TEST,
+                "linear_probe_accuracy_ci_low": _wilson(k)[0], "linear_probe_accuracy_ci_high": _wilson(k)[1],
+                "inter_to_intra_ratio": r, "inter_to_intra_ratio_ci_low": ci[0],
+                "inter_to_intra_ratio_ci_high": ci[1],
+            }
+            for m, la, d, rd, k, r, ci in cells
+        ],
+        schema_overrides={"n_test": pl.Int64, "n_classes": pl.Int64, "linear_probe_correct": pl.Int64},
+    )  # fmt: skip
+    acc = {(m, la): k / N_TEST for m, la, _, _, k, _, _ in cells}
+    tests = [  # kind, a, layer a, b, layer b, a_only, b_only, p adjusted, correction, ratio change
+        ("layer_vs_top", "cnn", "pool1", "cnn", "pool2", 2, 2, 1.0, "Holm over 2 layers of cnn", None),
+        ("layer_vs_top", "cnn", "pool1", "cnn", "relu5", 14, 3, 0.02, "Holm over 2 layers of cnn", None),
+        ("layer_vs_top", "base", "b4", "base", "gp", 40, 3, 1e-6, "Holm over 1 layer of base", None),
+        ("layer_vs_top", "tuned", "b4", "tuned", "gp", 30, 6, 1e-4, "Holm over 1 layer of tuned", None),
+        ("model_vs_model", "cnn", "pool1", "base", "b4", 8, 8, 1.0, "Holm over 2 models", None),
+        ("model_vs_model", "cnn", "pool1", "tuned", "b4", 8, 8, 1.0, "Holm over 2 models", None),
+        ("pair", "base", "b4", "tuned", "b4", 8, 8, 1.0, "none", (0.0, -0.05, 0.05)),
+        ("pair", "base", "gp", "tuned", "gp", 4, 17, 0.007, "none", (4.5, 3.9, 5.2)),
+    ]
+    comparisons = pl.DataFrame(
+        [
+            {
+                "dataset": "digits", "kind": kind, "model_a": a, "layer_a": la, "model_b": b, "layer_b": lb,
+                "classifier": "linear_probe", "n": N_TEST, "accuracy_a": acc[(a, la)],
+                "accuracy_b": acc[(b, lb)], "a_only": ao, "b_only": bo,
+                "p_value": float(binomtest(ao, ao + bo, 0.5).pvalue), "p_adjusted": p, "correction": corr,
+                "ratio_change": rc and rc[0], "ratio_change_ci_low": rc and rc[1],
+                "ratio_change_ci_high": rc and rc[2],
+            }
+            for kind, a, la, b, lb, ao, bo, p, corr, rc in tests
+        ],
+        schema_overrides={"n": pl.Int64, "a_only": pl.Int64, "b_only": pl.Int64,
+                          "ratio_change": pl.Float64, "ratio_change_ci_low": pl.Float64,
+                          "ratio_change_ci_high": pl.Float64},
+    )  # fmt: skip
+    return config, summary, comparisons
+
+
+def test_best_is_the_set_no_test_separates_from_the_top():
+    config, summary, comparisons = _study()
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    cnn = found["datasets"]["digits"]["per_model"][0]
+    assert [c["layer"] for c in cnn["probe"]["top"]] == ["pool1", "pool2"]
+    assert [c["layer"] for c in cnn["probe"]["lower"]] == ["relu5"]
+    text = front_page.finding_sentences(found)["digits"]["models"][0]
+    assert text.startswith("cnn: pool1 and pool2 separate the classes of digits equally well")
+    assert "98.2% [96.5, 99.1] and 98.2% [96.5, 99.1]" in text  # the issue's Wilson interval of 442/450
+    assert "pool2 vs pool1: 2 vs 2 images differ, p = 1.0" in text
+    assert "; relu5 is lower (95.8% [93.5, 97.3], 14 vs 3 images differ, p = 0.02)" in text
+    assert "Holm over 2 layers of cnn" in text
+    assert "ratio peaks at pool2 (3 [2.7, 3.3]), among those layers" in text and "elsewhere" not in text
+
+
+def test_overall_best_is_named_only_where_a_test_supports_it():
+    config, summary, comparisons = _study()
+    best = front_page.finding_sentences(front_page.findings(summary, config, comparisons=comparisons))
+    best = best["digits"]["best"]
+    assert best.startswith("No single best overall on digits")
+    for cell in ("cnn at pool1 (98.2% [96.5, 99.1])", "cnn at pool2", "base at b4", "tuned at b4"):
+        assert cell in best, best
+    assert "base at b4: 8 vs 8 images differ, p = 1.0" in best
+    # Make the tuned network's b4 clearly better than everything: now a test supports a best overall.
+    supported = comparisons.with_columns(
+        pl.when(pl.col("kind") == "model_vs_model")
+        .then(pl.lit(0.001))
+        .otherwise("p_adjusted")
+        .alias("p_adjusted")
+    )
+    best = front_page.finding_sentences(front_page.findings(summary, config, comparisons=supported))
+    assert best["digits"]["best"].startswith(
+        "Best overall on digits: cnn at pool1 (98.2% [96.5, 99.1]), cnn at pool2"
+    )
+
+
+def test_what_changed_says_with_its_p_value_what_changed_and_what_did_not():
+    config, summary, comparisons = _study()
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    (pair,) = found["datasets"]["digits"]["pairs"]
+    b4, gp = front_page.pair_sentences(pair)
+    assert "the linear probe did not change detectably" in b4 and "8 images only base gets right" in b4
+    assert "the inter/intra ratio did not change detectably" in b4 and "[-0.05, +0.05]" in b4
+    assert "the linear probe changed: 90.0% [" in gp and "4 images only base gets right, 17 only tuned" in gp
+    assert "p = 0.007" in gp and "the inter/intra ratio changed" in gp and "[+3.9, +5.2]" in gp
+
+
+def test_findings_json_keeps_p_values_discordant_counts_and_corrections():
+    import json
+
+    config, summary, comparisons = _study()
+    found = json.loads(json.dumps(front_page.findings(summary, config, comparisons=comparisons)))
+    relu5 = found["datasets"]["digits"]["per_model"][0]["probe"]["lower"][0]
+    assert relu5["test"]["a_only"] == 14 and relu5["test"]["b_only"] == 3
+    assert relu5["test"]["p_value"] == pytest.approx(binomtest(14, 17, 0.5).pvalue)
+    assert relu5["test"]["p_adjusted"] == 0.02 and relu5["test"]["correction"] == "Holm over 2 layers of cnn"
+    assert relu5["ci"] == pytest.approx(list(_wilson(431)))
+    assert found["alpha"] == 0.05
+
+
+def test_wilson_interval_without_the_ci_columns_matches_the_formula():
+    _, summary, _ = _study()
+    row = summary.drop("linear_probe_accuracy_ci_low", "linear_probe_accuracy_ci_high").row(2, named=True)
+    assert front_page._interval(row, "linear_probe_accuracy") == pytest.approx(list(_wilson(431)))
+
+
+def test_every_accuracy_on_the_page_carries_its_interval():
+    import re
+
+    config, summary, comparisons = _study()
+    page = front_page.render_front_page(
+        config, front_page.findings(summary, config, comparisons=comparisons), {}
+    )
+    text = re.sub(r"<[^>]+>", " ", page.split("</style>")[1])
+    percents = re.findall(r"\d+\.\d%(?! \[)(?!</td>)", text)
+    # every "98.2%" is followed by its "[96.5, 99.1]" (the pair table puts it in the same cell)
+    assert not [p for p in percents if p not in ("0.0%",)], percents
+    assert "How to read this" in page
+
+
+def test_a_model_at_chance_is_said_so_first_and_gets_no_layer_conclusions():
+    config, summary, comparisons = _study()
+    at_chance = summary.with_columns(  # base's probe intervals all include chance (10%)
+        pl.when(pl.col("model") == "base")
+        .then(pl.lit(0.08))
+        .otherwise("linear_probe_accuracy_ci_low")
+        .alias("linear_probe_accuracy_ci_low")
+    )
+    found = front_page.findings(at_chance, config, comparisons=comparisons)
+    models = front_page.finding_sentences(found)["digits"]["models"]
+    assert (
+        models[0].startswith("base's features are at chance on digits")
+        and "No layer conclusions" in models[0]
+    )
+    assert "best" not in models[0] and "peaks" not in models[0]
+    # Training that ended at chance (loss ln 100, 1.3% on a 100-class set): said first, for that model.
+    training = {"cnn": {"test_accuracy": 0.013, "test_loss": 4.605}}
+    summary = summary.with_columns(chance_accuracy=pl.lit(0.01))
+    models = front_page.finding_sentences(
+        front_page.findings(summary, config, comparisons=comparisons, training=training)
+    )
+    assert models["digits"]["models"][0].startswith("cnn did not learn: its training ended at chance")
+    assert "1.3% [" in models["digits"]["models"][0] and "loss 4.605" in models["digits"]["models"][0]
+
+
+def test_depth_profile_puts_layers_at_relative_depth_with_whiskers():
+    _, summary, _ = _study()
+    fig = layer_plots.depth_profile(summary)
+    probe = fig.axes[0]
+    assert probe.containers, "whiskers (errorbar containers) on the accuracy panel"
+    xs = np.array([float(x) for line in probe.lines for x in line.get_xdata()])
+    # b4 sits at 0.5 (not at pool1's position 0); models at a shared depth are set a little apart
+    assert all(np.abs(xs - d).min() < 0.015 for d in (0.3, 0.5, 0.6, 0.9, 1.0)), xs
+    assert xs.min() > 0.25
+    assert "relative depth" in probe.get_xlabel()
+    fig = layer_plots.depth_profile(summary.drop("relative_depth"))
+    assert "config order" in fig.axes[0].get_xlabel()
+
+
+def test_metrics_vs_depth_draws_whiskers_at_relative_depth():
+    _, summary, _ = _study()
+    fig = layer_plots.metrics_vs_depth(summary, "cnn")
+    accuracy = fig.axes[0]
+    assert accuracy.containers and "relative depth" in accuracy.get_xlabel()
+    assert [round(t, 3) for t in accuracy.get_xticks()] == [0.3, 0.6, 0.9]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    layers=st.dictionaries(st.sampled_from(["m1", "m2", "m3"]), st.integers(1, 4), min_size=1),
+)
+def test_ties_never_contradict_and_every_tied_cell_is_named(data, layers):
+    """Hypothesis: all layers equal, two tied tops, one model, no pair. Accuracies from a few values (ties
+    are common); tests are exact McNemar on drawn discordant counts, uncorrected."""
+    config = {"datasets": {"d": {"source": "x"}}, "analyses": {}, "models": {}}
+    rows, tests = [], []
+    for m, n in layers.items():
+        config["models"][m] = {"architecture": m, "layers": {f"l{i}": "none" for i in range(n)}}
+        for i in range(n):
+            k = data.draw(st.sampled_from([400, 440, 442]))
+            r = data.draw(st.sampled_from([1.0, 2.0]))
+            rows.append({"dataset": "d", "model": m, "layer": f"l{i}", "depth": i, "n_test": N_TEST,
+                         "chance_accuracy": 0.1, "linear_probe_accuracy": k / N_TEST,
+                         "inter_to_intra_ratio": r})  # fmt: skip
+
+    def test_row(kind, a, b):  # noqa: ANN001, ANN202
+        # discordant counts consistent with the two accuracies (a_only - b_only = their difference)
+        diff = round((a["linear_probe_accuracy"] - b["linear_probe_accuracy"]) * N_TEST)
+        b_only = data.draw(st.integers(0, 20))
+        a_only = b_only + diff
+        p = float(binomtest(a_only, a_only + b_only, 0.5).pvalue) if a_only + b_only else 1.0
+        return {"dataset": "d", "kind": kind, "model_a": a["model"], "layer_a": a["layer"],
+                "model_b": b["model"], "layer_b": b["layer"], "classifier": "linear_probe", "n": N_TEST,
+                "a_only": a_only,
+                "b_only": b_only, "p_value": p, "p_adjusted": p, "correction": "none"}  # fmt: skip
+
+    key = lambda r: (r["linear_probe_accuracy"], -r["depth"])  # noqa: E731 (first in layer order on ties)
+    tops = {}
+    for m in layers:
+        mine = [r for r in rows if r["model"] == m]
+        tops[m] = max(mine, key=key)
+        tests += [test_row("layer_vs_top", tops[m], r) for r in mine if r is not tops[m]]
+    overall = max(tops.values(), key=key)
+    tests += [test_row("model_vs_model", overall, t) for t in tops.values() if t is not overall]
+    summary = pl.DataFrame(rows)
+    comparisons = pl.DataFrame(tests) if tests else None
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    sentences = front_page.finding_sentences(found)["d"]
+    for entry, text in zip(found["datasets"]["d"]["per_model"], sentences["models"], strict=True):
+        probe = entry["probe"]
+        assert all(c["layer"] in text for c in probe["top"])
+        assert all(c["test"]["p_adjusted"] >= 0.05 for c in probe["top"][1:])
+        assert all(c["test"]["p_adjusted"] < 0.05 for c in probe["lower"])
+        if entry["agree"]:
+            assert "better at" not in text and "elsewhere" not in text
+        if len(probe["top"]) > 1:
+            assert "equally well" in text and "best at" not in text
+    best = sentences["best"]
+    top = found["datasets"]["d"]["best"]["top"]
+    if len(layers) > 1:
+        assert all(f"{c['model']} at {c['layer']}" in best for c in top), best
+        assert best.startswith("Best overall") == (len({c["model"] for c in top}) == 1)
+
+
+def test_a_tied_layer_of_another_model_joins_the_overall_set_without_a_borrowed_test():
+    config, summary, comparisons = _study()
+    # base's gp is not separated from base's top (b4): it joins the overall set with base's b4
+    comparisons = comparisons.with_columns(
+        pl.when((pl.col("model_b") == "base") & (pl.col("layer_b") == "gp"))
+        .then(pl.lit(0.2))
+        .otherwise("p_adjusted")
+        .alias("p_adjusted")
+    )
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    assert "base at gp (90.0% [" in best
+    # its test was against base's b4, not against the overall top: not printed as one "against the top"
+    assert "base at gp: 40 vs 3" not in best and "base at b4: 8 vs 8 images differ" in best

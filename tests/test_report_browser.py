@@ -1,10 +1,12 @@
 """The report of the tiny run, opened in a real browser (headless Chromium through Selenium): it lands on the
-front page (findings, atlas grid, depth profile), the summary category and a figure render, and a table opens
-as HTML with numbers in it. The screenshots are kept in tests/artifacts/."""
+front page (findings with intervals, atlas grid, depth profile), every category the front page links opens,
+the summary category and a figure render, and a table opens as HTML with numbers in it. The screenshots are
+kept in tests/artifacts/."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 
@@ -59,7 +61,8 @@ def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run)
     body = browser.find_element(By.TAG_NAME, "body").text
     # The first screen is the generated front page: the study, findings with numbers, atlas, depth profile.
     assert "The study" in body and "Findings on digits" in body, body[:2000]
-    assert "best at" in body and "Best overall on digits" in body and "%" in body
+    assert re.search(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", body), "an accuracy with its Wilson interval"
+    assert "How to read this" in body and "overall on digits" in body
     assert "What changed: efficientnet_lite0 → efficientnet_lite0_finetuned" in body  # the tiny config's pair
 
     def wide_image(selector):  # noqa: ANN001, ANN202
@@ -70,6 +73,31 @@ def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run)
     assert _wait_for(lambda: wide_image("#layeratlas-front .la-depth img"))
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report-front-page.png"))
+
+    # Every category the front page links exists in the report and opens in the navigation (the page
+    # relies on Snakemake's app.showCategory; the content pane keeps the front page meanwhile).
+    links = browser.find_elements(By.CSS_SELECTOR, "#layeratlas-front a[href^='javascript:app.showCategory']")
+    linked = list(
+        dict.fromkeys(re.search(r"showCategory\('(.+)'\)", a.get_attribute("href"))[1] for a in links)
+    )
+    assert {"atlas", "summary", "datasets"} <= set(linked), linked
+    for category in linked:
+        subcategories = browser.execute_script(
+            "return categories[arguments[0]] === undefined ? null : Object.keys(categories[arguments[0]])",
+            category,
+        )
+        assert subcategories, f"the front page links {category!r}, which the report does not have"
+        href = f"javascript:app.showCategory('{category}')"
+        browser.find_element(By.CSS_SELECTOR, f'#layeratlas-front a[href="{href}"]').click()
+
+        def opened(category=category, subcategories=subcategories):  # noqa: ANN202
+            nav = browser.find_element(By.TAG_NAME, "nav").text
+            menu = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "ul li a span")]
+            results = browser.find_elements(By.CSS_SELECTOR, "a[iconname=eye]")
+            shown = any(s in menu for s in subcategories) if len(subcategories) > 1 else bool(results)
+            return category in nav and shown
+
+        _wait_for(opened, timeout=20)
 
     _wait_for(lambda: browser.find_elements(By.XPATH, "//*[normalize-space(text())='summary']"))[0].click()
     eyes = _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a[iconname=eye]"))

@@ -1,5 +1,5 @@
 """The atlas: every model (rows) by every layer (columns) as class-coloured 2-D maps with one shared
-legend, and the depth profile: the key separability metrics of every model overlaid against layer order."""
+legend. (The depth profile lives in plots.layers.)"""
 
 from __future__ import annotations
 
@@ -10,17 +10,8 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from layeratlas.plots.embeddings import scatter_classes
-
-# Panels of the depth profile: (column, title, log scale, percent).
-PROFILE_PANELS = (
-    ("linear_probe_accuracy", "linear-probe test accuracy (higher: more separable)", False, True),
-    ("inter_to_intra_ratio", "inter / intra-class variance (higher: more separable)", True, False),
-    ("silhouette", "silhouette of the features (higher: better separated)", False, False),
-    ("nc1", "NC1, within-class variability (lower: more collapsed)", True, False),
-)
 
 
 def class_cmap(n_classes: int):  # noqa: ANN201 (a matplotlib Colormap)
@@ -101,64 +92,4 @@ def atlas_grid(
         ncol=-(-len(handles) // 25),
     )
     fig.suptitle(title or f"{method} of every model and layer (corner: linear-probe test accuracy)")
-    return fig
-
-
-def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *, title: str = "") -> Figure:
-    """Linear-probe accuracy, inter/intra ratio, silhouette and NC1 against layer order, every model overlaid.
-
-    ``summary``: rows of one dataset of the summary table (model, layer, depth and the metrics). The x axis
-    is each model's layer position (0 = first configured layer), ticks labelled with the layer names of
-    every model that has a layer there. Panels whose metric is absent are left out.
-    """
-    models = list(models or dict.fromkeys(summary["model"].to_list()))
-    panels = [p for p in PROFILE_PANELS if p[0] in summary.columns and summary[p[0]].is_not_null().any()]
-    if not panels:
-        raise ValueError(
-            f"the summary has none of the depth-profile metrics {[p[0] for p in PROFILE_PANELS]}"
-        )
-    cols = 2 if len(panels) == 4 else len(panels)  # 2 x 2 stays readable at the width of the front page
-    rows = -(-len(panels) // cols)
-    fig, grid = plt.subplots(
-        rows, cols, figsize=(5.2 * cols, 3.9 * rows + 0.5), squeeze=False, layout="constrained"
-    )
-    axes = grid.reshape(1, -1)
-    colours = plt.get_cmap("Dark2")
-    markers = "osD^vP*X"
-    ticks: dict[int, list[str]] = {}
-    for i, model in enumerate(models):
-        part = summary.filter(pl.col("model") == model).sort("depth")
-        for d, layer in zip(part["depth"], part["layer"], strict=True):
-            names = ticks.setdefault(int(d), [])
-            if layer not in names:
-                names.append(layer)
-        for ax, (column, _, _, percent) in zip(axes[0], panels, strict=True):
-            values = part[column].to_numpy().astype(float) * (100 if percent else 1)
-            ax.plot(
-                part["depth"].to_numpy(),
-                values,
-                marker=markers[i % len(markers)],
-                color=colours(i % colours.N),
-                label=model,
-            )
-    labels = {d: "\n".join(names) for d, names in ticks.items()}
-    for ax, (_, name, log, percent) in zip(axes[0], panels, strict=True):
-        ax.set_title(name, fontsize="medium")
-        ax.set_xticks(
-            sorted(labels), [labels[d] for d in sorted(labels)], fontsize="small", rotation=30, ha="right"
-        )
-        ax.set_xlabel("layer (config order)")
-        if percent:
-            ax.set_ylabel("%")
-        if log:
-            ax.set_yscale("log")
-            # ticks at 1, 2, 5 per decade written as plain numbers (2, not 2 x 10^0)
-            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.grid(alpha=0.3)
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)
-    if title:
-        fig.suptitle(title)
     return fig

@@ -1,14 +1,16 @@
-"""Figures across layers: metrics versus depth, CKA heatmaps, learning curves of the linear layer."""
+"""Figures across layers: metrics versus depth (one model; every model overlaid in the depth profile), CKA
+heatmaps, learning curves of the linear layer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from layeratlas.plots import colorbar, set_title, suptitle
 
@@ -53,8 +55,44 @@ COLUMN_WORDS = {
 }
 
 
+def depth_axis(part: pl.DataFrame) -> tuple[np.ndarray, str]:
+    """x positions of one model's rows (sorted by depth): ``relative_depth`` (0 = the network's first
+    module, 1 = its last), so that networks of different depth line up; config order where the summary
+    lacks it."""
+    if "relative_depth" in part.columns and part["relative_depth"].is_not_null().all():
+        return part["relative_depth"].cast(
+            pl.Float64
+        ).to_numpy(), "relative depth in the network (0: first module, 1: last)"
+    return part["depth"].cast(pl.Float64).to_numpy(), "layer (config order)"
+
+
+def _whiskers(part: pl.DataFrame, column: str, scale: float = 1.0) -> np.ndarray | None:
+    """The 95% interval of ``column`` as errorbar lengths (2, n) below and above the value, or None."""
+    low, high = f"{column}_ci_low", f"{column}_ci_high"
+    if low not in part.columns or high not in part.columns:
+        return None
+    y = part[column].cast(pl.Float64).to_numpy() * scale
+    lo = part[low].cast(pl.Float64).fill_null(np.nan).to_numpy() * scale
+    hi = part[high].cast(pl.Float64).fill_null(np.nan).to_numpy() * scale
+    err = np.vstack([y - lo, hi - y])
+    return np.where(np.isfinite(err), np.clip(err, 0, None), 0.0)
+
+
+def _plot_with_ci(
+    ax: Any, x: np.ndarray, part: pl.DataFrame, column: str, scale: float = 1.0, **style: Any
+) -> None:
+    y = part[column].cast(pl.Float64).fill_null(np.nan).to_numpy() * scale
+    err = _whiskers(part, column, scale)
+    if err is None:
+        ax.plot(x, y, **style)
+    else:
+        ax.errorbar(x, y, yerr=err, capsize=3, elinewidth=1, **style)
+
+
 def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, float] | None = None) -> Figure:
-    """Per-layer metrics of one model in config (depth) order, a line per dataset, a panel per metric.
+    """Per-layer metrics of one model at their relative depth in the network (config order without the
+    ``relative_depth`` column), a line per dataset, a panel per metric, whiskers where the summary has
+    the metric's ``_ci_low``/``_ci_high``.
 
     ``rows``: the summary table (columns dataset, model, layer, depth and any metric of DEPTH_PANELS;
     panels whose columns are all missing are left out). ``reference``: horizontal lines on the accuracy
@@ -71,19 +109,21 @@ def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, flo
     fig, axes = plt.subplots(
         nrows, cols, figsize=(5.0 * cols, 3.9 * nrows + 0.4), layout="constrained", squeeze=False
     )
-    layers = list(dict.fromkeys(part["layer"].to_list()))
     datasets = list(dict.fromkeys(part["dataset"].to_list()))
+    first = part.filter(pl.col("dataset") == datasets[0]).unique("layer", keep="first", maintain_order=True)
+    ticks, xlabel = depth_axis(first)
+    where = dict(zip(first["layer"].to_list(), ticks, strict=True))
     styles = ["-", "--", ":", "-."]
     for ax, (title, columns, log, ylabel) in zip(axes.ravel(), panels, strict=False):
         for d_i, dataset in enumerate(datasets):
             sub = part.filter(pl.col("dataset") == dataset)
-            x = [layers.index(layer) for layer in sub["layer"]]
+            x = np.array([where.get(layer, np.nan) for layer in sub["layer"]], dtype=float)
             present = [c for c in columns if c in part.columns and part[c].is_not_null().any()]
             for c_i, column in enumerate(c for c in present if c in sub.columns):
-                y = sub[column].cast(pl.Float64).to_numpy()
                 words = COLUMN_WORDS.get(column, column.replace("_", " "))
                 label = words if len(datasets) == 1 else f"{words} ({dataset})"
-                ax.plot(x, y, styles[d_i % 4], marker="o", color=f"C{c_i}", label=label)
+                style = {"linestyle": styles[d_i % 4], "marker": "o", "color": f"C{c_i}", "label": label}
+                _plot_with_ci(ax, x, sub, column, **style)
         if columns and columns[0].endswith("_accuracy"):
             for r_i, (name, value) in enumerate((reference or {}).items()):
                 ax.axhline(value, color="black", linestyle=styles[r_i % 4], linewidth=1.2, label=name)
@@ -98,8 +138,10 @@ def metrics_vs_depth(rows: pl.DataFrame, model: str, reference: Mapping[str, flo
         # Log scale only where it helps: positive values spanning more than a factor of 20.
         if log and len(values) and values.min() > 0 and values.max() > 20 * values.min():
             ax.set_yscale("log")
-        ax.set_xticks(range(len(layers)), layers, rotation=30, ha="right", rotation_mode="anchor")
-        ax.set(xlabel="layer (input to output)", ylabel=ylabel)
+        ax.set_xticks(ticks, list(where), rotation=30, ha="right", rotation_mode="anchor")
+        if xlabel.startswith("relative"):  # the whole network's span, so the spacing means depth
+            ax.set_xlim(-0.05, 1.05)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
         set_title(ax, title)
         if len(columns) > 1 or len(datasets) > 1 or ax.get_legend_handles_labels()[0][1:]:
             ax.legend(fontsize="x-small")
@@ -150,4 +192,92 @@ def accuracy_curves(history: pl.DataFrame, title: str) -> Figure:
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     suptitle(fig, title)
+    return fig
+
+
+# Panels of the depth profile: (column, title, log scale, percent). The linear layer (Adam) stands in for
+# the linear probe when only it was run.
+PROFILE_PANELS = (
+    ("linear_probe_accuracy", "linear-probe test accuracy (higher: more separable)", False, True),
+    ("linear_adam_accuracy", "linear layer (Adam) test accuracy (higher: more separable)", False, True),
+    ("inter_to_intra_ratio", "inter / intra-class variance (higher: more separable)", True, False),
+    ("silhouette", "silhouette of the features (higher: better separated)", False, False),
+    ("nc1", "NC1, within-class variability (lower: more collapsed)", True, False),
+)
+
+
+def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *, title: str = "") -> Figure:
+    """Linear-probe accuracy, inter/intra ratio, silhouette and NC1 against depth, every model overlaid,
+    with 95% whiskers where the summary has the metric's ``_ci_low``/``_ci_high``.
+
+    ``summary``: rows of one dataset of the summary table (model, layer, depth, the metrics and, where
+    known, relative_depth). x is the layer's relative depth in its network (0 = first module, 1 = last),
+    so networks of different depth line up, each point named by its layer on the first panel; without
+    relative_depth, each model's layer position in the config. Panels whose metric is absent are left out.
+    """
+    models = list(models or dict.fromkeys(summary["model"].to_list()))
+    present = lambda c: c in summary.columns and summary[c].is_not_null().any()  # noqa: E731
+    panels = [p for p in PROFILE_PANELS if present(p[0])]
+    if present("linear_probe_accuracy"):
+        panels = [p for p in panels if p[0] != "linear_adam_accuracy"]
+    cols = 2 if len(panels) == 4 else max(1, len(panels))  # 2 x 2 stays readable on the front page
+    rows = -(-max(1, len(panels)) // cols)
+    fig, grid = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 3.9 * rows + 0.5), squeeze=False, layout="constrained"
+    )
+    axes = grid.ravel()
+    if not panels:
+        axes[0].text(0.5, 0.5, "no depth-profile metric was computed", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    colours = plt.get_cmap("Dark2")
+    markers = "osD^vP*X"
+    relative = "relative_depth" in summary.columns and summary["relative_depth"].is_not_null().all()
+    ticks: dict[float, list[str]] = {}
+    xlabel = ""
+    for i, model in enumerate(models):
+        part = summary.filter(pl.col("model") == model).sort("depth")
+        x, xlabel = depth_axis(part)
+        if relative:  # models side by side at a shared depth, so that whiskers do not hide each other
+            x = x + 0.012 * (i - (len(models) - 1) / 2)
+        for d, layer in zip(x, part["layer"], strict=True):
+            names = ticks.setdefault(float(d), [])
+            if layer not in names:
+                names.append(layer)
+        style = {"marker": markers[i % len(markers)], "color": colours(i % colours.N), "label": model}
+        for ax, (column, _, _, percent) in zip(axes, panels, strict=False):
+            _plot_with_ci(ax, x, part, column, 100.0 if percent else 1.0, **style)
+        if relative:  # the x axis is a fraction: name each point by its layer on the first panel
+            y = part[panels[0][0]].cast(pl.Float64).fill_null(np.nan).to_numpy() * (
+                100 if panels[0][3] else 1
+            )
+            for xi, yi, layer in zip(x, y, part["layer"], strict=True):
+                if np.isfinite(yi):
+                    axes[0].annotate(layer, (xi, yi), xytext=(3, -9), textcoords="offset points",
+                                     fontsize="x-small", color=style["color"])  # fmt: skip
+    labels = {d: "\n".join(names) for d, names in ticks.items()}
+    for ax, (_, name, log, percent) in zip(axes, panels, strict=False):
+        ax.set_title(name, fontsize="medium")
+        if relative:
+            ax.set_xlim(-0.05, 1.08)
+        else:
+            ax.set_xticks(
+                sorted(labels), [labels[d] for d in sorted(labels)], fontsize="small", rotation=30, ha="right"
+            )
+        ax.set_xlabel(xlabel)
+        if percent:
+            ax.set_ylabel("%")
+        if log:
+            ax.set_yscale("log")
+            # ticks at 1, 2, 5 per decade written as plain numbers (2, not 2 x 10^0)
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -11,13 +11,14 @@ import base64
 import html
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from scipy.stats import binomtest
 
-from layeratlas.config import model_pairs
+from layeratlas.config import atlas_embedding, model_pairs
 from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
 
@@ -36,23 +37,53 @@ def _epochs(n: Any) -> str:
 
 
 def model_origin(name: str, config: Mapping[str, Any]) -> str:
-    """How model ``name`` was obtained, in words (trained from scratch, pretrained, fine-tuned from ...)."""
+    """How model ``name`` was obtained, in words (trained from scratch, pretrained, fine-tuned from ...,
+    a training run's snapshot after an epoch)."""
     spec = config["models"][name]
     arch, weights = spec["architecture"], str(spec.get("weights", "none"))
     train = spec.get("train") or {}
     source = {"none": "random", "imagenet": "ImageNet"}.get(weights, f"file {weights}")
+    if snapshot := spec.get("snapshot_of"):
+        data = snapshot.get("dataset")
+        data = ", ".join(data) if isinstance(data, list) else data
+        when = "before training" if snapshot["epoch"] == 0 else f"after epoch {snapshot['epoch']}"
+        return f"{arch} with the weights of {snapshot['model']} {when} of its training on {data}"
     if not train:
         return f"{arch} with {source} weights as they are" if weights != "none" else f"{arch}, untrained"
     data = train.get("dataset")
     data = ", ".join(data) if isinstance(data, list) else data
-    epochs = train.get("epochs")
+    epochs = _epochs(train.get("epochs"))
+    if train.get("sample_size"):  # the numbers rest on this many images, not the whole split
+        epochs += f", on a seeded sample of {train['sample_size']:,} train images"
     if weights == "none":
-        return f"{arch} trained from scratch on {data} ({_epochs(epochs)})"
+        return f"{arch} trained from scratch on {data} ({epochs})"
     base = next((a for a, b in model_pairs(config) if b == name), None)
     what = f"fine-tuned from {source} weights" + (f" (those of {base})" if base else "")
     parts = [p for p in (train.get("trainable") or []) if p]
     trainable = f", training {', '.join(parts)}" + (" and a new head" if train.get("new_head") else "")
-    return f"{arch} {what} on {data} ({_epochs(epochs)}{trainable if parts else ''})"
+    return f"{arch} {what} on {data} ({epochs}{trainable if parts else ''})"
+
+
+POOLED = {"avg", "max", "adaptive_avg", "adaptive_max"}
+
+
+def reduction_words(value: Any) -> str:
+    """A layer's reduction in words, '' for none: "global average pool", "adaptive_avg 2×2", "PCA to 64"."""
+    spec = value if isinstance(value, Mapping) else {"reduction": value}
+    kind = str(spec.get("reduction", "none"))
+    if kind in ("avg", "max"):
+        return f"global {'average' if kind == 'avg' else 'max'} pool"
+    if kind.startswith("adaptive_"):
+        return f"{kind} {spec['size']}×{spec['size']}"
+    if kind == "channels":
+        return f"{len(spec['channels'])} channels"
+    if kind in ("random_projection", "pca"):
+        return f"{'random projection' if kind == 'random_projection' else 'PCA'} to {spec['dim']}"
+    return ""
+
+
+def _reduction(value: Any) -> str:
+    return str(value.get("reduction", "none")) if isinstance(value, Mapping) else str(value)
 
 
 def shared_layers(config: Mapping[str, Any], a: str, b: str) -> list[str]:
@@ -80,7 +111,20 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
             spec["architecture"] == name
         ):  # "small_cnn: trained from scratch", not "small_cnn: small_cnn trained"
             origin = origin.removeprefix(f"{name} ").removeprefix("with ")
-        models.append(f"{name}: {origin}; layers {', '.join(spec['layers'])}")
+        layers = [
+            f"{layer} ({words})" if (words := reduction_words(value)) else layer
+            for layer, value in spec["layers"].items()
+        ]
+        models.append(f"{name}: {origin}; layers {', '.join(layers)}")
+    reductions = [_reduction(v) for spec in config["models"].values() for v in spec["layers"].values()]
+    pooled = sorted({r for r in reductions if r in POOLED})
+    fairness = (
+        f" Some layers are pooled ({', '.join(pooled)}) and some are not: comparing a pooled layer with an "
+        "unpooled one is unfair, since pooling discards where in the image a feature fires and changes "
+        "how many values the probe sees."
+        if pooled and "none" in reductions
+        else ""
+    )
     analyses = config.get("analyses", {})
     split = analyses.get("split", "test")
     where = "all images" if split == "all" else f"the {split} split"
@@ -88,7 +132,7 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
         f"Dataset{'s' if len(datasets) > 1 else ''} {'; '.join(datasets)}. "
         f"{len(models)} model{'s' if len(models) > 1 else ''}: {'. '.join(models)}. "
         f"Every layer is analysed on {where} "
-        f"({', '.join(_analyses(analyses))}); seed {config.get('seed', 0)}."
+        f"({', '.join(_analyses(analyses))}); seed {config.get('seed', 0)}.{fairness}"
     )
 
 
@@ -108,26 +152,123 @@ def _analyses(analyses: Mapping[str, Any]) -> list[str]:
 
 # --- the findings ------------------------------------------------------------------------------------
 
+ALPHA = 0.05  # two cells differ only where a paired test (after its correction) gives p below this
+
 
 def _value(row: Mapping[str, Any], column: str) -> float | None:
     v = row.get(column)
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _best(rows: Sequence[Mapping[str, Any]], column: str) -> dict[str, Any] | None:
-    """The row with the highest ``column`` (the first in layer order on ties), with any tied layers."""
-    scored = [(r, _value(r, column)) for r in rows]
-    scored = [(r, v) for r, v in scored if v is not None]
-    if not scored:
-        return None
-    top = max(v for _, v in scored)
-    tied = [r for r, v in scored if v == top]
+def wilson(correct: int, n: int) -> list[float]:
+    """95% Wilson interval of ``correct`` out of ``n`` (scipy's), the summary's method for accuracies."""
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def _interval(row: Mapping[str, Any], column: str) -> list[float] | None:
+    """The summary's ``<column>_ci_low/_ci_high``; for an accuracy without them, Wilson from n_test."""
+    low, high = _value(row, f"{column}_ci_low"), _value(row, f"{column}_ci_high")
+    if low is not None and high is not None:
+        return [low, high]
+    value, n = _value(row, column), _value(row, "n_test")
+    if column.endswith("_accuracy") and value is not None and n:
+        correct = _value(row, "linear_probe_correct") if column == PROBE else None
+        return wilson(round(value * n) if correct is None else int(correct), int(n))
+    return None
+
+
+def _cell(row: Mapping[str, Any], column: str) -> dict[str, Any]:
     return {
-        "model": tied[0]["model"],
-        "layer": tied[0]["layer"],
-        "value": top,
-        "tied": [r["layer"] for r in tied[1:]],
+        "model": row["model"],
+        "layer": row["layer"],
+        "value": _value(row, column),
+        "ci": _interval(row, column),
     }
+
+
+def _test(t: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers of one paired test that the page prints and findings.json keeps."""
+    p = t.get("p_adjusted")
+    p = t["p_value"] if p is None or (isinstance(p, float) and math.isnan(p)) else p
+    return {
+        "a_only": int(t["a_only"]),
+        "b_only": int(t["b_only"]),
+        "n": None if t.get("n") is None else int(t["n"]),
+        "p_value": float(t["p_value"]),
+        "p_adjusted": float(p),
+        "correction": t.get("correction") or "none",
+        "differ": float(p) < ALPHA,
+    }
+
+
+def _tests(comparisons: pl.DataFrame | None, dataset: str, kind: str) -> list[dict[str, Any]]:
+    if comparisons is None or comparisons.height == 0:
+        return []
+    part = comparisons
+    if "dataset" in part.columns:
+        part = part.filter(pl.col("dataset") == dataset)
+    return part.filter(pl.col("kind") == kind).to_dicts()
+
+
+def _ranked(cells: list[dict[str, Any]], tests: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Split ``cells`` (scored by one metric) into ``top``: the top cell and every cell no paired test in
+    ``tests`` separates from it, and ``lower``: the cells a test does separate. Each cell in ``tests``
+    (``model_b``/``layer_b`` against the top ``model_a``/``layer_a``) carries its test. Without tests,
+    ``tested`` is False and only exact ties join the top."""
+    cells = [c for c in cells if c["value"] is not None]
+    if not cells:
+        return None
+    key = lambda c: (c["model"], c["layer"])  # noqa: E731
+    by_key = {key(c): c for c in cells}
+    top_key = (tests[0]["model_a"], tests[0]["layer_a"]) if tests else None
+    if top_key not in by_key:  # no test, or one about cells this summary lacks
+        best = max(c["value"] for c in cells)
+        top = [c for c in cells if c["value"] == best]
+        return {"tested": False, "top": top, "lower": [c for c in cells if c["value"] != best]}
+    against = {(t["model_b"], t["layer_b"]): _test(t) for t in tests}
+    top, lower, untested = [by_key[top_key]], [], []
+    for c in cells:
+        if key(c) == top_key:
+            continue
+        if key(c) not in against:
+            untested.append(c)
+            continue
+        c = c | {"test": against[key(c)]}
+        (lower if c["test"]["differ"] else top).append(c)
+    return {
+        "tested": True,
+        "correction": tests[0].get("correction") or "none",
+        "n": None if tests[0].get("n") is None else int(tests[0]["n"]),
+        "top": top,
+        "lower": lower,
+        "untested": untested,
+    }
+
+
+def _at_chance(
+    mine: Sequence[Mapping[str, Any]], chance: float | None, training: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """Why a model is at chance, or None: its training ended at chance (the test accuracy's Wilson interval
+    includes ``chance``), or the linear probe's interval includes chance at every layer."""
+    if chance is None:
+        return None
+    if training and training.get("test_accuracy") is not None:
+        n = training.get("n_test") or next((int(r["n_test"]) for r in mine if r.get("n_test")), None)
+        accuracy = float(training["test_accuracy"])
+        if n and not math.isnan(accuracy):
+            ci = wilson(round(accuracy * n), int(n))
+            if ci[0] <= chance:
+                return {
+                    "why": "training",
+                    "accuracy": accuracy,
+                    "ci": ci,
+                    "loss": training.get("test_loss"),
+                }
+    cells = [_cell(r, PROBE) for r in mine]
+    if cells and all(c["ci"] is not None and c["ci"][0] <= chance for c in cells):
+        return {"why": "probe", "cells": cells}
+    return None
 
 
 def _cka(cka: pl.DataFrame | None, a: str, b: str, layer: str) -> float | None:
@@ -142,36 +283,81 @@ def _cka(cka: pl.DataFrame | None, a: str, b: str, layer: str) -> float | None:
     return float(hit["cka"][0]) if hit.height else None
 
 
+def _first(rows: Sequence[Mapping[str, Any]], column: str) -> float | None:
+    return next((v for r in rows if (v := _value(r, column)) is not None), None)
+
+
 def findings(
-    summary: pl.DataFrame, config: Mapping[str, Any], cka: Mapping[str, pl.DataFrame] | None = None
+    summary: pl.DataFrame,
+    config: Mapping[str, Any],
+    cka: Mapping[str, pl.DataFrame] | None = None,
+    comparisons: pl.DataFrame | None = None,
+    training: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What the summary table says, per dataset: each model's best layer by linear-probe accuracy and by
-    inter/intra-class variance ratio, the best (model, layer) overall, and per model pair (``model_pairs``)
-    the change at every shared layer (probe accuracy, ratio, NC1, and the CKA between the two models there
-    from ``cka[dataset]``, the dataset's results/analysis/{dataset}/cka.parquet). Missing metrics are None.
+    """What the summary table and the paired tests support, per dataset.
+
+    ``summary``: results/summary/layers.parquet (metrics with ``_ci_low``/``_ci_high``, n_test,
+    chance_accuracy); ``comparisons``: results/summary/comparisons.parquet (exact McNemar tests on
+    linear-probe correctness: ``layer_vs_top``, ``pair``, ``model_vs_model``); ``training``: model ->
+    results/training/{model}/metrics.json; ``cka[dataset]``: results/analysis/{dataset}/cka.parquet.
+
+    Per model: whether it is at chance (then nothing else is concluded for it), the top set by linear-probe
+    accuracy (the top layer and every layer no test separates from it at ``ALPHA``), the layers a test puts
+    lower, and where the inter/intra ratio peaks. Overall: the same split over every model's top layer.
+    Per model pair (``model_pairs``): the change at every shared layer with its test. Missing metrics
+    are None; without tests, ``tested`` is False and only exact ties count as equal.
     """
     if "model" not in summary.columns or "layer" not in summary.columns:
         raise ValueError(f"the summary table needs columns model and layer, it has {summary.columns}")
     if "dataset" not in summary.columns:
         summary = summary.with_columns(pl.lit("data").alias("dataset"))
     pairs = model_pairs(config)
-    out: dict[str, Any] = {"datasets": {}}
+    out: dict[str, Any] = {"alpha": ALPHA, "datasets": {}}
     for dataset in dict.fromkeys(summary["dataset"].to_list()):
         rows = summary.filter(pl.col("dataset") == dataset).to_dicts()
+        chance = _first(rows, "chance_accuracy")
+        within = _tests(comparisons, dataset, "layer_vs_top")
         per_model = []
         for model in dict.fromkeys(r["model"] for r in rows):
             mine = [r for r in rows if r["model"] == model]
-            probe, ratio = _best(mine, PROBE), _best(mine, RATIO)
+            probe = _ranked(
+                [_cell(r, PROBE) for r in mine],
+                [t for t in within if t["model_a"] == model and t["model_b"] == model],
+            )
+            ratio_cells = [c for c in (_cell(r, RATIO) for r in mine) if c["value"] is not None]
+            peak = max((c["value"] for c in ratio_cells), default=None)
+            ratio = [c for c in ratio_cells if c["value"] == peak]
+            top_layers = {c["layer"] for c in probe["top"]} if probe else set()
             per_model.append(
                 {
                     "model": model,
-                    "probe": probe,
-                    "ratio": ratio,
-                    "agree": None if not (probe and ratio) else probe["layer"] == ratio["layer"],
                     "layers": len(mine),
+                    "at_chance": _at_chance(mine, chance, (training or {}).get(model)),
+                    "probe": probe,
+                    "ratio": ratio or None,
+                    # the ratio peaks at a layer the probe cannot tell from its top (None: not both known)
+                    "agree": None if not (probe and ratio) else any(c["layer"] in top_layers for c in ratio),
                 }
             )
+        per_model.sort(key=lambda e: e["at_chance"] is None)  # a model at chance is said so first
+        best = _ranked([_cell(r, PROBE) for r in rows], _tests(comparisons, dataset, "model_vs_model"))
+        if best and best["tested"]:
+            # a model whose top layer ties the overall top brings every layer tied with its own top
+            # (tested against their own model's top layer: that test is kept only where it is the overall top)
+            ties = {e["model"]: e["probe"]["top"][1:] for e in per_model if e["probe"]}
+            lead = best["top"][0]["model"]
+            best["top"] = [
+                x if x is c or c["model"] == lead else {k: v for k, v in x.items() if k != "test"}
+                for c in best["top"]
+                for x in (c, *ties.get(c["model"], []))
+            ]
         lookup = {(r["model"], r["layer"]): r for r in rows}
+        pair_tests = {
+            (t["model_a"], t["model_b"], t["layer_a"]): _test(t) for t in _tests(comparisons, dataset, "pair")
+        }
+        pair_rows = {
+            (t["model_a"], t["model_b"], t["layer_a"]): t for t in _tests(comparisons, dataset, "pair")
+        }
         pair_out = []
         for a, b in pairs:
             layers = [
@@ -184,6 +370,8 @@ def findings(
             changes = []
             for layer in layers:
                 ra, rb = lookup[(a, layer)], lookup[(b, layer)]
+                t = pair_rows.get((a, b, layer), {})
+                low, high = _value(t, "ratio_change_ci_low"), _value(t, "ratio_change_ci_high")
                 changes.append(
                     {
                         "layer": layer,
@@ -191,11 +379,23 @@ def findings(
                             key: [_value(ra, col), _value(rb, col)]
                             for key, col in (("probe", PROBE), ("ratio", RATIO), ("nc1", NC1))
                         },
+                        "probe_ci": [_interval(ra, PROBE), _interval(rb, PROBE)],
+                        "ratio_ci": [_interval(ra, RATIO), _interval(rb, RATIO)],
+                        "test": pair_tests.get((a, b, layer)),
+                        "ratio_change": _value(t, "ratio_change"),
+                        "ratio_change_ci": None if low is None or high is None else [low, high],
                         "cka": _cka((cka or {}).get(dataset), a, b, layer),
                     }
                 )
             pair_out.append({"reference": a, "other": b, "layers": changes})
-        out["datasets"][dataset] = {"per_model": per_model, "best": _best(rows, PROBE), "pairs": pair_out}
+        out["datasets"][dataset] = {
+            "chance_accuracy": chance,
+            "n_test": _first(rows, "n_test"),
+            "per_model": per_model,
+            "best": best,
+            "models": len(per_model),
+            "pairs": pair_out,
+        }
     return out
 
 
@@ -209,44 +409,157 @@ def _num(v: float | None) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
-def _change(before: float | None, after: float | None, percent: bool = False) -> str:
-    if before is None or after is None:
-        return "n/a"
-    if percent:
-        return f"{_pct(before)} → {_pct(after)} ({100 * (after - before):+.1f} points)"
-    return f"{_num(before)} → {_num(after)}" + (f" (×{after / before:.2f})" if before > 0 else "")
+def _ci(ci: Sequence[float] | None, percent: bool = True) -> str:
+    """`` [96.5, 99.1]``: the 95% interval after a value ('' where there is none)."""
+    if ci is None:
+        return ""
+    f = (lambda v: f"{100 * v:.1f}") if percent else _num
+    return f" [{f(ci[0])}, {f(ci[1])}]"
 
 
-def model_sentence(entry: Mapping[str, Any], dataset: str) -> str:
-    model, probe, ratio = entry["model"], entry["probe"], entry["ratio"]
-    if entry["layers"] == 1:
-        layer = (probe or ratio or {}).get("layer", "its layer")
+def _acc(cell: Mapping[str, Any]) -> str:
+    """An accuracy with its Wilson interval: ``98.2% [96.5, 99.1]``."""
+    return _pct(cell["value"]) + _ci(cell.get("ci"))
+
+
+def _p(p: float) -> str:
+    if p < 0.001:
+        return "p < 0.001"
+    if p >= 0.995:
+        return "p = 1.0"
+    return f"p = {p:.1g}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def _discordant(test: Mapping[str, Any]) -> str:
+    """``2 vs 2 images differ, p = 1.0``: the two discordant counts of a McNemar test and its p."""
+    return f"{test['a_only']} vs {test['b_only']} images differ, {_p(test['p_adjusted'])}"
+
+
+def _names(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _how(ranked: Mapping[str, Any]) -> str:
+    n = f" {ranked['n']:,}" if ranked.get("n") else ""
+    correction = ranked["correction"]
+    return f"exact McNemar on the same{n} test images, " + (
+        "no correction" if correction == "none" else f"p corrected: {correction}"
+    )
+
+
+def _chance_sentence(entry: Mapping[str, Any], dataset: str, chance: float) -> str:
+    model, why = entry["model"], entry["at_chance"]
+    if why["why"] == "training":
+        loss = "" if why.get("loss") is None else f", test loss {why['loss']:.3f}"
         return (
-            f"{model} has one analysed layer ({layer}): linear probe {_pct(probe and probe['value'])}, "
-            f"inter/intra ratio {_num(ratio and ratio['value'])}."
+            f"{model} did not learn: its training ended at chance (test accuracy "
+            f"{_pct(why['accuracy'])}{_ci(why['ci'])}, chance {_pct(chance)}{loss}). "
+            "No layer conclusions are drawn for it."
+        )
+    cells = ", ".join(f"{c['layer']} {_acc(c)}" for c in why["cells"])
+    return (
+        f"{model}'s features are at chance on {dataset}: at every layer the linear-probe interval includes "
+        f"chance ({_pct(chance)}): {cells}. No layer conclusions are drawn for it."
+    )
+
+
+def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None = None) -> str:
+    """What the tests support about one model's layers, in words (its at-chance warning instead, if any)."""
+    model, probe, ratio = entry["model"], entry["probe"], entry["ratio"]
+    if entry.get("at_chance"):
+        return _chance_sentence(entry, dataset, chance if chance is not None else float("nan"))
+    ratio_text = (
+        "n/a"
+        if not ratio
+        else " and ".join(f"{c['layer']} ({_num(c['value'])}{_ci(c['ci'], False)})" for c in ratio)
+    )
+    if entry["layers"] == 1:
+        layer = (probe or {"top": [{"layer": "its layer"}]})["top"][0]["layer"]
+        acc = _acc(probe["top"][0]) if probe else "n/a"
+        ratio_value = _num(ratio[0]["value"]) + _ci(ratio[0]["ci"], False) if ratio else "n/a"
+        return (
+            f"{model} has one analysed layer ({layer}): linear probe {acc}, inter/intra ratio {ratio_value}."
         )
     parts = []
     if probe:
-        tie = f", tied with {', '.join(probe['tied'])}" if probe["tied"] else ""
-        parts.append(
-            f"{model} separates the classes of {dataset} best at {probe['layer']} by linear-probe accuracy "
-            f"({_pct(probe['value'])}{tie})"
-        )
-    if ratio:
-        if probe and entry["agree"]:
-            parts.append(f"the inter/intra-class variance ratio agrees ({_num(ratio['value'])} there)")
-        elif probe:
-            parts.append(
-                f"but the inter/intra-class variance ratio peaks at {ratio['layer']} "
-                f"({_num(ratio['value'])}): the classes are most compact and apart there, "
-                "although a linear classifier does best elsewhere"
+        top, lower = probe["top"], probe["lower"]
+        accs = _names([_acc(c) for c in top])
+        if not probe["tested"]:
+            tie = "equally (the same accuracy)" if len(top) > 1 else ""
+            text = (
+                f"{model} scores highest on {dataset} at {_names([c['layer'] for c in top])} {tie}by "
+                f"linear-probe accuracy ({accs}); no paired test was available, so no layer is named best"
+            ).replace("  ", " ")
+            if lower:
+                text += f" (the others: {', '.join(c['layer'] + ' ' + _acc(c) for c in lower)})"
+        elif len(top) > 1:
+            first = top[0]["layer"]
+            tests = "; ".join(f"{c['layer']} vs {first}: {_discordant(c['test'])}" for c in top[1:])
+            text = (
+                f"{model}: {_names([c['layer'] for c in top])} separate the classes of {dataset} equally "
+                f"well by linear-probe accuracy ({accs}; {tests})"
             )
         else:
-            parts.append(
-                f"{model}'s inter/intra-class variance ratio peaks at {ratio['layer']} "
-                f"({_num(ratio['value'])})"
+            text = (
+                f"{model} separates the classes of {dataset} best at {top[0]['layer']} "
+                f"by linear-probe accuracy ({accs})"
             )
-    return ("; ".join(parts) + ".") if parts else f"{model}: no separability metric was computed."
+        if probe["tested"]:
+            if lower:
+                name = (lambda c: "") if len(lower) == 1 else (lambda c: f"{c['layer']} ")  # noqa: E731
+                each = "; ".join(f"{name(c)}{_acc(c)}, {_discordant(c['test'])}" for c in lower)
+                names = _names([c["layer"] for c in lower])
+                text += f"; {names} {'is' if len(lower) == 1 else 'are'} lower ({each})"
+            if probe.get("untested"):
+                text += f"; not tested: {', '.join(c['layer'] for c in probe['untested'])}"
+        parts.append(text)
+    if ratio:
+        peak = ratio_text
+        if probe and entry["agree"]:
+            best = "is best" if probe["tested"] else "scores highest"
+            where = "among those layers" if len(probe["top"]) > 1 else f"where the probe {best} too"
+            parts.append(f"the inter/intra-class variance ratio peaks at {peak}, {where}")
+        elif probe and probe["tested"]:
+            parts.append(
+                f"the inter/intra-class variance ratio peaks at {peak}, where the probe is lower: the "
+                "classes are most compact and apart there, yet a linear classifier separates them better at "
+                f"{_names([c['layer'] for c in probe['top']])}"
+            )
+        else:
+            whose = "the" if probe else f"{model}'s"
+            parts.append(f"{whose} inter/intra-class variance ratio peaks at {peak}")
+    if not parts:
+        return f"{model}: no separability metric was computed."
+    how = f" Tests: {_how(probe)}." if probe and probe["tested"] else ""
+    return "; ".join(parts) + "." + how
+
+
+def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> str:
+    """The overall best (model, layer) cells: named only where a test supports them."""
+    if not best:
+        return f"No linear-probe accuracy was computed on {dataset} (analyses.probes is off)."
+    top = best["top"]
+    cells = ", ".join(f"{c['model']} at {c['layer']} ({_acc(c)})" for c in top)
+    if models == 1:
+        return f"One model on {dataset}, so its best layers above are the best overall."
+    if not best["tested"]:
+        what = "equally " if len(top) > 1 else ""
+        return (
+            f"Highest linear-probe accuracy overall on {dataset} {what}at {cells}; no paired test across "
+            "models was available, so no best overall is named."
+        )
+    tested = [c for c in top if c.get("test")]
+    tests = "; ".join(f"{c['model']} at {c['layer']}: {_discordant(c['test'])}" for c in tested)
+    lower = ", ".join(
+        f"{c['model']} at {c['layer']} ({_acc(c)}; {_discordant(c['test'])})" for c in best["lower"]
+    )
+    lower = f" Lower: {lower}." if lower else ""
+    how = f" Tests: {_how(best)}."
+    if len({c["model"] for c in top}) == 1:  # one model's top layers (tied among themselves) beat the rest
+        return f"Best overall on {dataset}: {cells}; every other model's best layer is lower.{lower}{how}"
+    pairs = f"; against the top, {tests}" if tests else ""
+    return f"No single best overall on {dataset}: the tests do not separate {cells}{pairs}.{lower}{how}"
 
 
 def _unchanged(change: Mapping[str, Any]) -> bool:
@@ -258,20 +571,51 @@ def _unchanged(change: Mapping[str, Any]) -> bool:
     return same and change["cka"] is not None and change["cka"] > 0.9995
 
 
+def _change(before: float | None, after: float | None, percent: bool = False) -> str:
+    if before is None or after is None:
+        return "n/a"
+    if percent:
+        return f"{_pct(before)} → {_pct(after)} ({100 * (after - before):+.1f} points)"
+    return f"{_num(before)} → {_num(after)}" + (f" (×{after / before:.2f})" if before > 0 else "")
+
+
 def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
-    """One sentence per shared layer: what changed from the reference model to the other one."""
+    """One sentence per shared layer: what changed from the reference model to the other one, and what
+    did not, each with its test (probe: exact McNemar; ratio: the bootstrap interval of its change)."""
     a, b = pair["reference"], pair["other"]
     out = []
     for c in pair["layers"]:
+        ci_a, ci_b = c.get("probe_ci") or [None, None]
         if _unchanged(c):
             out.append(
                 f"At {c['layer']}, {b} has the features of {a} (CKA {c['cka']:.3f}; linear probe "
-                f"{_pct(c['probe'][0])}, inter/intra ratio {_num(c['ratio'][0])} in both): training did not "
-                "change this layer (it lies below the trained modules)."
+                f"{_pct(c['probe'][0])}{_ci(ci_a)}, inter/intra ratio {_num(c['ratio'][0])} in both): "
+                "training did not change this layer (it lies below the trained modules)."
             )
             continue
-        bits = [f"linear probe {_change(*c['probe'], percent=True)}"]
-        bits.append(f"inter/intra ratio {_change(*c['ratio'])}")
+        probe = f"{_pct(c['probe'][0])}{_ci(ci_a)} → {_pct(c['probe'][1])}{_ci(ci_b)}"
+        if None not in c["probe"]:
+            probe += f", {100 * (c['probe'][1] - c['probe'][0]):+.1f} points"
+        test = c.get("test")
+        if test is None:
+            bits = [f"linear probe {probe} (no paired test)"]
+        else:
+            verdict = "changed" if test["differ"] else "did not change detectably"
+            tail = f"; correction: {test['correction']}" if test["correction"] != "none" else ""
+            bits = [
+                f"the linear probe {verdict}: {probe} ({test['a_only']} images only {a} gets right, "
+                f"{test['b_only']} only {b}; {_p(test['p_adjusted'])}{tail})"
+            ]
+        ratio = _change(*c["ratio"])
+        if c.get("ratio_change_ci"):
+            low, high = c["ratio_change_ci"]
+            verdict = "changed" if low > 0 or high < 0 else "did not change detectably"
+            bits.append(
+                f"the inter/intra ratio {verdict}: {_num(c['ratio'][0])} → {_num(c['ratio'][1])}, "
+                f"change {c['ratio_change']:+.3g} [{low:+.3g}, {high:+.3g}]"
+            )
+        else:
+            bits.append(f"inter/intra ratio {ratio}")
         if c["nc1"][0] is not None or c["nc1"][1] is not None:
             bits.append(f"NC1 {_change(*c['nc1'])}")
         if c["cka"] is not None:
@@ -281,20 +625,15 @@ def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
 
 
 def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per dataset: ``models`` (a sentence per model), ``best`` (one sentence) and ``pairs`` (title and
-    sentences per pair; empty when no two models form a pair)."""
+    """Per dataset: ``models`` (a sentence per model, models at chance first), ``best`` (one sentence) and
+    ``pairs`` (title and sentences per pair; empty when no two models form a pair)."""
     out = {}
     for dataset, f in found["datasets"].items():
-        best = f["best"]
-        best_text = (
-            f"Best overall on {dataset}: {best['model']} at {best['layer']}, {_pct(best['value'])} "
-            "linear-probe "
-            "test accuracy."
-            if best
-            else f"No linear-probe accuracy was computed on {dataset} (analyses.probes is off)."
-        )
+        chance = f.get("chance_accuracy")
         pairs = [
             {
+                "reference": p["reference"],
+                "other": p["other"],
                 "title": f"{p['reference']} → {p['other']}",
                 "sentences": pair_sentences(p),
                 "layers": p["layers"],
@@ -302,8 +641,8 @@ def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             for p in f["pairs"]
         ]
         out[dataset] = {
-            "models": [model_sentence(e, dataset) for e in f["per_model"]],
-            "best": best_text,
+            "models": [model_sentence(e, dataset, chance) for e in f["per_model"]],
+            "best": best_sentence(f["best"], dataset, f.get("models", len(f["per_model"]))),
             "pairs": pairs,
         }
     return out
@@ -323,31 +662,43 @@ def _category_link(category: str, text: str) -> str:
 
 
 def _pair_table(pair: Mapping[str, Any]) -> str:
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "layer",
-            "probe acc. before",
-            "after",
-            "ratio before",
-            "after",
-            "NC1 before",
-            "after",
-            "CKA",
-        )
-    )
+    # before = the reference model, after = the other one (long model names as headers widen the page)
+    heads = ("layer", "probe before", "probe after", "only before right", "only after right", "p")
+    heads += ("ratio before", "ratio after", "ratio change [95%]", "NC1 before", "NC1 after", "CKA")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     rows = []
     for c in pair["layers"]:
+        ci_a, ci_b = c.get("probe_ci") or [None, None]
+        test = c.get("test")
+        change = c.get("ratio_change")
         cells = [
             c["layer"],
-            _pct(c["probe"][0]),
-            _pct(c["probe"][1]),
+            _pct(c["probe"][0]) + _ci(ci_a),
+            _pct(c["probe"][1]) + _ci(ci_b),
+            "n/a" if test is None else str(test["a_only"]),
+            "n/a" if test is None else str(test["b_only"]),
+            "n/a" if test is None else _p(test["p_adjusted"]).removeprefix("p = ").removeprefix("p "),
             _num(c["ratio"][0]),
             _num(c["ratio"][1]),
+            "n/a" if change is None else f"{change:+.3g}" + _ci(c.get("ratio_change_ci"), False),
         ]
         cells += [_num(c["nc1"][0]), _num(c["nc1"][1]), "n/a" if c["cka"] is None else f"{c['cka']:.2f}"]
         rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
-    return f'<table class="la-pair"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    caption = f"before: {pair['reference']}; after: {pair['other']}; p: exact McNemar"
+    return (
+        f'<div class="la-scroll"><table class="la-pair"><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+HOW_TO_READ = (
+    "How to read this: a value in brackets is its 95% interval (Wilson for accuracies, a bootstrap over "
+    "the test images for the ratio): the range of values consistent with this test set, so two values "
+    "whose intervals overlap may well not differ. A p-value comes from an exact McNemar test on the test "
+    "images that "
+    "one cell gets right and the other wrong (corrected as stated for the number of comparisons); only "
+    f"p < {ALPHA:g} counts as a difference, and “equally well” means no test found one, not that none exists."
+)
 
 
 STYLE = """<style>
@@ -357,11 +708,39 @@ STYLE = """<style>
 div.grow.flex.items-center.justify-center.h-screen { align-items: flex-start; justify-content: flex-start; }
 div.prose.max-w-lg { max-width: 80rem; }
 #layeratlas-front h2 { margin-top: 0.5em; }
+#layeratlas-front p.la-how { font-size: 0.85em; color: #555; }
+#layeratlas-front div.la-scroll { max-width: 100%; overflow-x: auto; }
+#layeratlas-front table.la-pair caption { caption-side: top; text-align: left; color: #555; }
 #layeratlas-front table.la-pair { font-size: 0.85em; border-collapse: collapse; }
 #layeratlas-front table.la-pair td, #layeratlas-front table.la-pair th {
-  padding: 2px 8px; text-align: right; }
+  padding: 2px 8px; text-align: right; white-space: nowrap; }
 #layeratlas-front table.la-pair td:first-child { text-align: left; }
 </style>"""
+
+
+def front_page_categories(
+    config: Mapping[str, Any], comparisons: Collection[str] = (), explorers: bool = False
+) -> list[tuple[str, str]]:
+    """The report categories the front page links, (category, what it holds), only those that are built:
+    ``comparisons`` names what the comparisons category holds ("tests": the table of paired tests,
+    "pairs": model pairs side by side), none of them when empty."""
+    held = {
+        "tests": "the paired tests behind these findings (table: discordant images, p-values)",
+        "pairs": "model pairs side by side at each shared layer: maps, intra- and inter-class variance",
+    }
+    out = [("atlas", "the atlas grids, depth profiles and this page's figures at full size")]
+    if explorers:
+        out.append(("explorer", "every model's and layer's map, linked, with the images on hover"))
+    if what := [held[k] for k in held if k in comparisons]:
+        out.append(("comparisons", "; ".join(what)))
+    out += [
+        (
+            "summary",
+            "the summary table (readable and as .tsv), CKA across every model and layer, pixel baselines",
+        ),
+        ("datasets", "images per class and split, and example images of every class"),
+    ]
+    return out + [(m, f"everything of model {m}, layer by layer") for m in config["models"]]
 
 
 def render_front_page(
@@ -376,7 +755,8 @@ def render_front_page(
     needs nothing beside it), then links to the report's categories (``(category, what it holds)``) and
     to the interactive explorers (``explorers[dataset]``: path of its HTML file)."""
     sentences = finding_sentences(found)
-    embedding = EMBEDDING_NAMES.get((config.get("report") or {}).get("atlas_embedding", "tsne"), "t-SNE")
+    method = atlas_embedding(config)
+    embedding = EMBEDDING_NAMES.get(method, str(method))
     parts = [
         STYLE,
         '<div id="layeratlas-front">',
@@ -385,6 +765,7 @@ def render_front_page(
     ]
     for dataset, s in sentences.items():
         parts.append(f"<h2>Findings on {html.escape(dataset)}</h2>")
+        parts.append(f'<p class="la-how">{html.escape(HOW_TO_READ)}</p>')
         parts.append(
             "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in [*s["models"], s["best"]]) + "</ul>"
         )

@@ -16,6 +16,7 @@ from layeratlas import plots
 from layeratlas.io import Pathish, read_json, write_json, write_table
 from layeratlas.plots import atlas as atlas_plots
 from layeratlas.plots import compare as compare_plots
+from layeratlas.plots import layers as layer_plots
 from layeratlas.report import front_page, tables
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def atlas(
         title=f"{name} of every model and layer on {dataset} (n={n}; corner: linear-probe test accuracy)",
     )
     plots.save_figure(fig, atlas_figure, dpi=100)
-    fig = atlas_plots.depth_profile(
+    fig = layer_plots.depth_profile(
         rows, list(layers), title=f"Depth profile on {dataset}: every model overlaid"
     )
     plots.save_figure(fig, depth_figure)
@@ -158,17 +159,6 @@ def html_table(source: Pathish, page: Pathish, title: str, note: str = "") -> No
     tables.write_table_html(source, page, title, note)
 
 
-CATEGORIES = (
-    ("atlas", "the atlas grids, depth profiles and this page's figures at full size"),
-    ("comparisons", "model pairs side by side at each shared layer: maps, intra- and inter-class variance"),
-    (
-        "summary",
-        "the summary table (readable and as .tsv), CKA across every model and layer, pixel baselines",
-    ),
-    ("datasets", "images per class and split, and example images of every class"),
-)
-
-
 def write_front_page(
     config: Mapping[str, Any],
     summary: Pathish,
@@ -177,14 +167,24 @@ def write_front_page(
     page: Pathish,
     findings_json: Pathish,
     explorers: Mapping[str, str] | None = None,
+    comparisons: Pathish | None = None,
+    training: Mapping[str, Pathish] | None = None,
+    built: Sequence[str] = (),
 ) -> None:
-    """The front page (HTML fragment embedded in the report's landing text) and its findings as JSON."""
+    """The front page (HTML fragment embedded in the report's landing text) and its findings as JSON.
+    ``comparisons``: results/summary/comparisons.parquet (the paired tests), when built; ``training``:
+    model -> results/training/{model}/metrics.json of the trained models; ``built``: what the report's
+    comparisons category holds ("tests", "pairs"), for the links."""
     frame = pl.read_parquet(summary)
-    found = front_page.findings(frame, config, {d: pl.read_parquet(p) for d, p in cka.items()})
+    found = front_page.findings(
+        frame,
+        config,
+        {d: pl.read_parquet(p) for d, p in cka.items()},
+        pl.read_parquet(comparisons) if comparisons else None,
+        {m: read_json(p) for m, p in (training or {}).items()},
+    )
     write_json(found, findings_json)
-    categories = [*CATEGORIES, *((m, f"everything of model {m}, layer by layer") for m in config["models"])]
-    if explorers:
-        categories.insert(1, ("explorer", "every model's and layer's map, linked, with the images on hover"))
+    categories = front_page.front_page_categories(config, built, bool(explorers))
     text = front_page.render_front_page(config, found, figures, categories, explorers or {})
     front_page.write_front_page(text, page)
     for dataset, s in front_page.finding_sentences(found).items():

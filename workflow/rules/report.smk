@@ -7,6 +7,9 @@ REPORT = config["report"]
 # The report's keys, resolved once in layeratlas.config (check_config has refused bad ones).
 ATLAS_EMBEDDING = atlas_embedding(config)  # report.atlas_embedding, or the first computed embedding
 PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
+# The paired tests behind the front page's findings (written by the summary rules when probes are on):
+# the page and its table in the "comparisons" category use them only where some rule makes them.
+COMPARISONS = "results/summary/comparisons"
 
 
 rule report_atlas:
@@ -150,12 +153,42 @@ rule html_table:
         "../../scripts/html_table.py"
 
 
+rule comparisons_table:
+    input:
+        f"{COMPARISONS}.tsv",
+    output:
+        report(
+            "results/report/comparisons.html",
+            caption="../report/comparisons_table.rst",
+            category="comparisons",
+            labels={"dataset": "all", "figure": "0 paired tests behind the findings (table)"},
+        ),
+    log:
+        "logs/comparisons_table.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title="Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)",
+    script:
+        "../../scripts/html_table.py"
+
+
 rule front_page:
     input:
         summary="results/summary/layers.parquet",
         figures=lambda wildcards: list(front_page_figures(wildcards).values()),
         cka=lambda wildcards: list(front_page_cka(wildcards).values()),
         explorers=lambda wildcards: list(front_page_explorers(wildcards).values()),
+        # the tests and their table, where a rule makes them (any(...) runs once every rule is known)
+        comparisons=lambda wildcards: (
+            [f"{COMPARISONS}.parquet", "results/report/comparisons.html"]
+            if any(r.is_producer(f"{COMPARISONS}.parquet") for r in workflow.rules)
+            else []
+        ),
+        training=lambda wildcards: [f"results/training/{m}/metrics.json" for m in MODELS if trained(m)],
     output:
         page=report(
             "results/report/front_page.html",
@@ -175,5 +208,8 @@ rule front_page:
         figures=front_page_figures,
         cka=front_page_cka,
         explorers=front_page_explorers,
+        training=lambda wildcards: {m: f"results/training/{m}/metrics.json" for m in MODELS if trained(m)},
+        # what the "comparisons" category holds: the page links it only when something is in it
+        pairs_built=bool(ANALYSES["variance"] and ATLAS_EMBEDDING and report_pairs()),
     script:
         "../../scripts/front_page.py"
