@@ -155,8 +155,11 @@ def test_ratio_interval_matches_the_ratio_of_plain_numpy_resamples() -> None:
     low, high = ratio_interval(features, labels, resamples=150, seed=9)
     idx = np.random.default_rng(9).integers(0, 30, (150, 30))
     ratios = [summary_row(class_variances(features[i], labels[i]))["inter_to_intra_ratio"] for i in idx]
-    want = np.percentile(ratios, [2.5, 97.5])
+    estimate = summary_row(class_variances(features, labels))["inter_to_intra_ratio"]
+    bias = np.mean(ratios) - estimate  # the percentile interval shifted by the bootstrap's bias estimate
+    want = np.percentile(ratios, [2.5, 97.5]) - bias
     assert (low, high) == pytest.approx(tuple(want), rel=1e-5)  # float32 products
+    assert low < estimate < high
 
 
 def test_silhouette_and_nc1_intervals_are_bootstraps_of_their_per_image_terms() -> None:
@@ -175,3 +178,15 @@ def test_silhouette_and_nc1_intervals_are_bootstraps_of_their_per_image_terms() 
     nc = neural_collapse(x, labels, resamples=100, seed=3)
     assert nc["nc1"] == pytest.approx(neural_collapse(x, labels)["nc1"])
     assert nc["nc1_ci_low"] < nc["nc1"] < nc["nc1_ci_high"]
+
+
+def test_a_bias_corrected_interval_is_the_percentile_interval_shifted_by_the_bias() -> None:
+    x = np.random.default_rng(0).normal(size=100)
+
+    def mean_square(a: np.ndarray, axis: int = -1) -> np.ndarray:  # biased up under resampling
+        return a.mean(axis=axis) ** 2
+
+    low, high = bootstrap_interval(mean_square, x, resamples=300, seed=2, bias_corrected=True)
+    values = x[np.random.default_rng(2).integers(0, 100, (300, 100))].mean(axis=1) ** 2
+    want = np.percentile(values, [2.5, 97.5]) - (values.mean() - x.mean() ** 2)
+    assert (low, high) == pytest.approx(tuple(want), rel=1e-9)
