@@ -15,6 +15,11 @@ products |X^T Y|_F^2 (N d_a d_b, self products halved by symmetry).
     python benchmarks/analysis_scale.py --sizes 10000 --threads 2
     python benchmarks/analysis_scale.py --sizes 10000,60000 --wide 10000 --run /work/main
     python benchmarks/analysis_scale.py --run /path/to/finished/run --only-run
+    python benchmarks/analysis_scale.py --sizes 60000 --wide 0 --resamples 0   # without the intervals
+
+``--resamples`` (default 1000, the workflow's ``analyses.bootstrap.resamples``) adds what the stages add
+for the summary's intervals: each classifier's Wilson interval and macro-F1 bootstrap over the test
+images, the ratio's bootstrap (class variance), the silhouette's (cluster quality) and NC1's.
 
 ``--run`` reads ``results/benchmarks/**/*.tsv`` of a finished run: the sum of its jobs' seconds per
 rule, and the wall time from the first job's start (file time minus its seconds) to the last's end.
@@ -95,9 +100,10 @@ def floor_flop(name: str, n: int, d: int, wide: int) -> float | None:
     return None
 
 
-def run_one(name: str, n: int, d: int, wide: int, threads: int) -> dict:
+def run_one(name: str, n: int, d: int, wide: int, threads: int, resamples: int = 0) -> dict:  # noqa: PLR0915
     """In the child: build the data, time ``name``, report seconds and peak RSS."""
     from layeratlas.analysis import probes
+    from layeratlas.analysis.stats import macro_f1_interval, wilson_interval
 
     data = splits(n, d) if not name.startswith("cka") else None
     start = time.perf_counter()
@@ -106,28 +112,37 @@ def run_one(name: str, n: int, d: int, wide: int, threads: int) -> dict:
         start = time.perf_counter()
         res = probes.probe_classifiers(xtr, ytr, xva, yva, xte, yte, classifiers=[name], n_jobs=threads)
         extra = res.table.row(0, named=True)
+        if resamples:
+            pred = res.test_predictions[name][0]
+            extra["accuracy_ci"] = wilson_interval(int(np.sum(pred == yte)), len(yte))
+            extra["macro_f1_ci"] = macro_f1_interval(yte, pred, resamples=resamples, seed=0)
     elif name == "neural_collapse":
         from layeratlas.analysis.collapse import neural_collapse
 
         xtr, ytr = data["train"]
         start = time.perf_counter()
-        extra = neural_collapse(xtr, ytr)
+        extra = neural_collapse(xtr, ytr, resamples=resamples)
     elif name == "linear_adam":
         (xtr, ytr), (xte, yte) = data["train"], data["test"]
         start = time.perf_counter()
-        extra = probes.train_linear_adam(xtr, ytr, xte, yte).row(-1, named=True)
+        fit = probes.fit_linear_adam(xtr, ytr, xte, yte)
+        extra = fit.history.row(-1, named=True)
+        if resamples:
+            extra["accuracy_ci"] = wilson_interval(int(np.sum(fit.test_prediction == yte)), len(yte))
     elif name == "class_variance":
-        from layeratlas.analysis.variance import class_variances, summary_row
+        from layeratlas.analysis.variance import class_variances, ratio_interval, summary_row
 
         x, y = data["test"]
         start = time.perf_counter()
         extra = summary_row(class_variances(x, y))
+        if resamples:
+            extra["ratio_ci"] = ratio_interval(x, y, resamples=resamples, seed=0)
     elif name == "cluster_quality":
         from layeratlas.analysis.cluster import cluster_table
 
         x, y = data["test"]
         start = time.perf_counter()
-        extra = cluster_table(x, y).row(0, named=True)
+        extra = cluster_table(x, y, resamples=resamples).row(0, named=True)
     elif name in ("pca", "tsne", "umap"):
         from layeratlas.analysis.embeddings import embed
 
@@ -154,7 +169,7 @@ def run_one(name: str, n: int, d: int, wide: int, threads: int) -> dict:
     return {"seconds": seconds, "peak_rss": peak, "extra": {k: v for k, v in extra.items() if k != "note"}}
 
 
-def child(name: str, n: int, d: int, wide: int, threads: int) -> dict:
+def child(name: str, n: int, d: int, wide: int, threads: int, resamples: int = 0) -> dict:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     cmd = [
         sys.executable,
@@ -169,6 +184,8 @@ def child(name: str, n: int, d: int, wide: int, threads: int) -> dict:
         str(wide),
         "--threads",
         str(threads),
+        "--resamples",
+        str(resamples),
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -210,12 +227,17 @@ def main() -> None:
     parser.add_argument("--wide", type=int, default=10000, help="width of the wide layer for CKA (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--analyses", default=",".join(ANALYSES))
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
     parser.add_argument("--run", type=Path, help="a finished run's folder (reads results/benchmarks)")
     parser.add_argument("--only-run", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child, int(args.sizes), args.dims, args.wide, args.threads)))
+        print(
+            json.dumps(
+                run_one(args.child, int(args.sizes), args.dims, args.wide, args.threads, args.resamples)
+            )
+        )
         return
     if not args.only_run:
         print(machine())
@@ -232,7 +254,7 @@ def main() -> None:
                 jobs.append(("cka_wide", args.dims))
             total = 0.0
             for name, d in jobs:
-                r = child(name, n, d, args.wide, args.threads)
+                r = child(name, n, d, args.wide, args.threads, args.resamples)
                 if "error" in r:
                     print(f"{name:16s} {n:7d} {d:6d}  failed: {r['error']}")
                     continue

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from layeratlas.io import save_torch, write_bytes, write_json
-from layeratlas.models.layers import layer_shapes, static_adaptive_pools, truncated_graph
+from layeratlas.models.layers import layer_shapes, relative_depths, static_adaptive_pools, truncated_graph
 from layeratlas.models.preprocess import Preprocess, scripted_check_layout
 from layeratlas.models.zoo import Architecture, input_size, model_architecture
 
@@ -153,5 +153,9 @@ def export_all(
     export_torchscript(extractor, example, torchscript_path)
     export_onnx(extractor, example, onnx_path)
     meta = extractor_metadata(name, spec, extractor)
+    # Position in the whole network (the extractor's graph is cut after its deepest layer).
+    depths = relative_depths(model, model_architecture(spec), list(spec["layers"]))
+    for entry in meta["layers"]:
+        entry["relative_depth"] = depths[entry["name"]]
     write_json(meta, metadata_path)
     return meta

@@ -230,6 +230,43 @@ def evaluate(
     return float(losses.mean()), float((predicted == labels.numpy()).mean())
 
 
+def chance_warning(
+    final_train_loss: float, test_correct: int, n_test: int, n_classes: int, chance: float | None = None
+) -> str | None:
+    """Why a trained network looks like it learned nothing, or None.
+
+    At chance when its last train loss is within 2% of ln(n_classes) (a uniform prediction's cross
+    entropy) or the 95% Wilson interval of its test accuracy includes ``chance`` (default 1 / n_classes).
+    """
+    from layeratlas.analysis.stats import wilson_interval
+
+    chance = 1.0 / n_classes if chance is None else chance
+    reasons = []
+    uniform = math.log(n_classes) if n_classes > 1 else 0.0
+    if n_classes > 1 and math.isfinite(final_train_loss) and final_train_loss >= 0.98 * uniform:
+        reasons.append(
+            f"its last train loss {final_train_loss:.3f} is that of a uniform guess "
+            f"(ln {n_classes} = {uniform:.3f})"
+        )
+    if n_test:
+        low, high = wilson_interval(test_correct, n_test)
+        if low <= chance <= high:
+            reasons.append(
+                f"its test accuracy {test_correct / n_test:.1%} (95% interval {low:.1%}-{high:.1%}, "
+                f"{n_test} images) includes chance ({chance:.1%})"
+            )
+    if not reasons:
+        return None
+    return (
+        "the network ended training at chance: "
+        + "; ".join(reasons)
+        + (
+            ". Its layers' findings say little about what it learned "
+            "(try more epochs, another lr, or check the labels)."
+        )
+    )
+
+
 @dataclass
 class TrainingResult:
     history: pl.DataFrame  # one row per epoch

@@ -17,4 +17,6 @@ analysis.class_variance(
     summary=out.summary,
     heatmap=out.heatmap,
     intra_bar=out.intra_bar,
+    resamples=snakemake.params.resamples,
+    seed=snakemake.params.seed,
 )

@@ -16,4 +16,5 @@ analysis.layer_cluster_quality(
     seed=snakemake.params.seed,
     table=out.table,  # the .tsv beside it is written with it
     summary=out.summary,
+    resamples=snakemake.params.resamples,
 )

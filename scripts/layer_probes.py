@@ -18,4 +18,6 @@ analysis.layer_probes(
     summary=out.summary,
     confusion=out.confusion,
     linear_probe=out.linear_probe,
+    predictions=out.predictions,
+    resamples=snakemake.params.resamples,
 )

@@ -13,4 +13,5 @@ analysis.layer_linear_adam(
     table=out.table,  # the .tsv beside it is written with it
     summary=out.summary,
     figure=out.figure,
+    predictions=out.predictions,
 )

@@ -11,4 +11,6 @@ analysis.layer_neural_collapse(
     linear_probe=snakemake.input.linear_probe,
     table=out.table,  # the .tsv beside it is written with it
     summary=out.summary,
+    resamples=snakemake.params.resamples,
+    seed=snakemake.params.seed,
 )

@@ -18,6 +18,7 @@ SUITE = {
     "cka_model",
     "summarize_layers",
     "plot_metrics_vs_depth",
+    "comparisons",
 }
 
 

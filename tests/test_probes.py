@@ -162,7 +162,7 @@ def test_probes_agree_with_the_plain_scikit_learn_protocol_on_digits():
         tolerance = 2 * one if name == "linear_probe" else 1e-12
         assert got[name]["test_accuracy"] == pytest.approx(accuracy, abs=tolerance), name
     assert got["knn"]["train_accuracy"] is None
-    assert "1,078 of 1,078" in got["random_forest"]["note"]
+    assert got["random_forest"]["note"] is None  # max_samples >= n_train: no bound applied, none said
 
 
 def test_random_forest_is_bounded_by_max_samples_and_says_so():
@@ -174,7 +174,44 @@ def test_random_forest_is_bounded_by_max_samples_and_says_so():
     full = probe_classifiers(
         xtr, ytr, xva, yva, xte, yte, classifiers=["random_forest"], n_estimators=5, max_samples=None
     )
-    assert "120 of 120" in full.table["note"][0]
+    assert full.table["note"][0] is None
+
+
+def test_test_predictions_are_kept_per_image_and_agree_with_the_table():
+    (xtr, ytr), (xva, yva), (xte, yte) = _splits(spread=3.0)
+    res = probe_classifiers(xtr, ytr, xva, yva, xte, yte, n_estimators=10, max_samples=50)
+    ids = np.arange(len(yte)) + 1000
+    table = res.predictions_table(ids)
+    assert table.columns == ["sample_id", "classifier", "label", "prediction", "correct", "score"]
+    assert table.height == len(CLASSIFIERS) * len(yte)
+    for row in res.table.iter_rows(named=True):
+        mine = table.filter(table["classifier"] == row["classifier"])
+        assert mine["sample_id"].to_list() == ids.tolist()
+        assert mine["label"].to_list() == yte.tolist()
+        assert mine["correct"].mean() == pytest.approx(row["test_accuracy"])
+        scores = mine["score"]
+        if row["classifier"].startswith("ncm"):
+            assert scores.null_count() == len(yte)
+        else:  # top-class probability / vote share
+            assert scores.null_count() == 0 and scores.min() > 0 and scores.max() <= 1
+    # the linear probe's score is the softmax of its own decision function at the predicted class
+    lin = table.filter(table["classifier"] == "linear_probe")
+    logits = xte @ res.linear.weights.T + res.linear.bias
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(lin["score"].to_numpy(), (soft / soft.sum(1, keepdims=True)).max(1), rtol=1e-9)
+
+
+def test_knn_is_exact_on_features_far_from_the_origin():
+    # Offset 1e4, spread 1: uncentred float32 |x|^2 - 2 x.t + |t|^2 loses the neighbour order
+    # (its rounding, ~|x|^2 * 6e-8, is larger than the distances); centred on the train mean it is exact.
+    rng = np.random.default_rng(0)
+    xtr = rng.normal(size=(300, 32)) + 1e4
+    ytr = rng.integers(0, 5, 300)
+    xte = rng.normal(size=(60, 32)) + 1e4
+    got = knn_predict_all(xtr, ytr, xte, [1, 5])
+    for k in (1, 5):
+        ref = KNeighborsClassifier(k, algorithm="brute").fit(xtr - 1e4, ytr).predict(xte - 1e4)
+        np.testing.assert_array_equal(got[k], ref)
 
 
 def test_scores_and_confusion_match_scikit_learn_with_unseen_and_missing_classes():

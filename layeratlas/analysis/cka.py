@@ -91,16 +91,15 @@ def _hsic(n: int, kd: np.ndarray, ld: np.ndarray, trace_kl: float) -> float:
     return (trace + ones_k * ones_l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * cross) / (n * (n - 3))
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, *, chunk_rows: int | None = None, path: str = "auto") -> float:
+def linear_cka(x: np.ndarray, y: np.ndarray, *, path: str = "auto") -> float:
     """Unbiased linear CKA between ``x`` (n, d1) and ``y`` (n, d2), the same n samples in the same order."""
-    return float(cka_matrix({"x": x}, {"y": y}, chunk_rows=chunk_rows, path=path)[0, 0])
+    return float(cka_matrix({"x": x}, {"y": y}, path=path)[0, 0])
 
 
 def cka_matrix(
     layers_a: Mapping[str, np.ndarray],
     layers_b: Mapping[str, np.ndarray] | None = None,
     *,
-    chunk_rows: int | None = None,
     progress: bool = False,
     path: str = "auto",
     dtype: type | None = None,
@@ -111,9 +110,7 @@ def cka_matrix(
     read once). A layer whose features are constant has an undefined CKA (nan). ``path``: "features"
     (|X^T Y|_F^2), "samples" (Gram blocks) or "auto" (the one with fewer multiply-adds); ``dtype``:
     float32 or float64, None for float64 up to _FLOAT64_ENTRIES entries in all, float32 beyond.
-    ``chunk_rows`` is accepted for compatibility and ignored (blocks are fixed, see _BLOCK).
     """
-    del chunk_rows
     if path not in PATHS:
         raise ValueError(f"unknown CKA path {path!r}; expected one of {PATHS}")
     same = layers_b is None

@@ -8,6 +8,8 @@
   also near in the feature space; in [0, 1], 1 means no false neighbours.
 
 Silhouette and trustworthiness cost O(n^2); above ``max_samples`` they use a seeded random subset.
+The silhouette's interval (``resamples`` > 0) is a seeded percentile bootstrap over the images of that
+subset of the per-image silhouette values (each image's a and b held at their values on the subset).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 from sklearn.manifold import trustworthiness as _trustworthiness
-from sklearn.metrics import davies_bouldin_score, silhouette_score
+from sklearn.metrics import davies_bouldin_score, silhouette_samples
 
 from layeratlas.analysis.variance import check_finite
 
@@ -31,12 +33,20 @@ def _subset(n: int, max_samples: int | None, seed: int) -> np.ndarray:
 
 
 def cluster_scores(
-    points: np.ndarray, labels: np.ndarray, *, max_samples: int | None = DEFAULT_MAX_SAMPLES, seed: int = 0
+    points: np.ndarray,
+    labels: np.ndarray,
+    *,
+    max_samples: int | None = DEFAULT_MAX_SAMPLES,
+    seed: int = 0,
+    resamples: int = 0,
 ) -> dict[str, float]:
-    """Silhouette and Davies-Bouldin of ``points`` (n, d) grouped by ``labels``.
+    """Silhouette and Davies-Bouldin of ``points`` (n, d) grouped by ``labels``; with ``resamples``,
+    silhouette_ci_low / silhouette_ci_high too (see the module docstring).
 
     Both need at least 2 classes and fewer classes than samples; otherwise they are nan.
     """
+    from layeratlas.analysis.stats import mean_interval
+
     points, labels = np.asarray(points), np.asarray(labels)
     if points.ndim != 2 or len(points) != len(labels):
         raise ValueError(f"need points (n, d) and n labels, got {points.shape} and {labels.shape}")
@@ -44,9 +54,16 @@ def cluster_scores(
     keep = _subset(len(points), max_samples, seed)
     x, y = np.asarray(points[keep], dtype=np.float64), labels[keep]
     k = len(np.unique(y))
+    nan = float("nan")
     if not 2 <= k < len(y):
-        return {"silhouette": float("nan"), "davies_bouldin": float("nan")}
-    return {"silhouette": float(silhouette_score(x, y)), "davies_bouldin": float(davies_bouldin_score(x, y))}
+        out = {"silhouette": nan, "davies_bouldin": nan}
+        return out | ({"silhouette_ci_low": nan, "silhouette_ci_high": nan} if resamples else {})
+    per_image = silhouette_samples(x, y)  # silhouette_score is their mean
+    out = {"silhouette": float(per_image.mean()), "davies_bouldin": float(davies_bouldin_score(x, y))}
+    if resamples:
+        low, high = mean_interval(per_image, resamples=resamples, seed=seed)
+        out |= {"silhouette_ci_low": low, "silhouette_ci_high": high}
+    return out
 
 
 def embedding_trustworthiness(
@@ -77,12 +94,15 @@ def cluster_table(
     n_neighbors: int = 5,
     max_samples: int | None = DEFAULT_MAX_SAMPLES,
     seed: int = 0,
+    resamples: int = 0,
 ) -> pl.DataFrame:
     """One row per space: ``features`` itself, then each 2-D embedding (rows aligned with features).
 
-    Columns: space, silhouette, davies_bouldin, trustworthiness (null for the features row).
+    Columns: space, silhouette, davies_bouldin, trustworthiness (null for the features row); with
+    ``resamples``, silhouette_ci_low and silhouette_ci_high of the features (null for embeddings).
     """
-    rows = [{"space": "features", **cluster_scores(features, labels, max_samples=max_samples, seed=seed)}]
+    scores = cluster_scores(features, labels, max_samples=max_samples, seed=seed, resamples=resamples)
+    rows = [{"space": "features", **scores}]
     rows[0]["trustworthiness"] = None
     for name, coords in (embeddings or {}).items():
         row = {"space": name, **cluster_scores(coords, labels, max_samples=max_samples, seed=seed)}
@@ -97,5 +117,6 @@ def cluster_table(
             "silhouette": pl.Float64,
             "davies_bouldin": pl.Float64,
             "trustworthiness": pl.Float64,
+            **({"silhouette_ci_low": pl.Float64, "silhouette_ci_high": pl.Float64} if resamples else {}),
         },
     )

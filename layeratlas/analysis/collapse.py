@@ -17,6 +17,8 @@ NC3 and NC4 need a linear classifier reading this layer. The network's own head 
 last layer, so the workflow uses the layer's linear probe (see ``layeratlas.analysis.probes``).
 NC1 is computed without a d x d matrix: Sigma_B^+ lives in the span of M, so only the projections of
 the within-class deviations onto M's right singular vectors are needed; features are read in chunks.
+NC1 is the mean over images of each image's term; its interval (``resamples`` > 0) is a seeded
+percentile bootstrap over images of that mean, the class means and their basis held at their values.
 """
 
 from __future__ import annotations
@@ -52,12 +54,17 @@ def neural_collapse(
     *,
     feature_scale: np.ndarray | None = None,
     chunk_rows: int | None = None,
+    resamples: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """NC1-NC4 of ``features`` (n, d) grouped by ``labels``; see the module docstring.
 
     ``weights`` (K, d) and ``bias`` (K,) are a linear classifier whose rows follow
-    ``classifier_classes`` (default: the sorted class ids); without them nc3 and nc4 are nan.
+    ``classifier_classes`` (default: the sorted class ids); without them nc3 and nc4 are nan. With
+    ``resamples``, nc1_ci_low and nc1_ci_high (see the module docstring).
     """
+    from layeratlas.analysis.stats import mean_interval
+
     classes, counts, means = class_means(features, labels, chunk_rows=chunk_rows)
     k, d = means.shape
     nan = float("nan")
@@ -72,15 +79,16 @@ def neural_collapse(
     if rank:
         basis, s = vt[:rank].T, s[:rank]  # (d, r)
         encoded = np.searchsorted(classes, np.asarray(labels))
-        proj_sq = np.zeros(rank)
+        per_image = np.empty(len(encoded))  # sum_r (deviation . v_r)^2 / s_r^2 / K of each image
         step = chunk_rows or default_chunk_rows(d)
         for start in range(0, len(encoded), step):
             chunk = np.asarray(features[start : start + step], dtype=np.float64)
             deviations = chunk - means[encoded[start : start + step]]
-            proj_sq += ((deviations @ basis) ** 2).sum(axis=0)
-        nc1 = float(np.sum(proj_sq / len(encoded) / s**2) / k)
+            per_image[start : start + len(chunk)] = ((deviations @ basis) ** 2 / s**2).sum(axis=1) / k
+        nc1 = float(per_image.mean())
+        nc1_ci = mean_interval(per_image, resamples=resamples, seed=seed) if resamples else (nan, nan)
     else:
-        nc1 = nan
+        nc1, nc1_ci = nan, (nan, nan)
 
     norms = np.linalg.norm(centred, axis=1)
     off = ~np.eye(k, dtype=bool)
@@ -100,6 +108,8 @@ def neural_collapse(
         "nc3": nan,
         "nc4": nan,
     }
+    if resamples:
+        out["nc1_ci_low"], out["nc1_ci_high"] = nc1_ci
     if weights is None:
         return out
 

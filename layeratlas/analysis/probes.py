@@ -15,9 +15,13 @@ float32 (the precision they are extracted in; float64 copies doubled memory and 
 the C grid is one warm-started regularisation path (each fit starts from the previous C's optimum,
 so large C no longer pay hundreds of L-BFGS iterations from zero); kNN is one blocked float32 BLAS
 distance pass over val + test that serves every candidate k (train is not predicted: each train
-point would be its own nearest neighbour), with the k_max + margin candidates re-ranked by exact
-float64 distances so float32 rounding cannot reorder neighbours; the random forest is bounded by
-``max_samples``.
+point would be its own nearest neighbour), on features centred on the train mean (so |x|^2 does not
+swamp the distances in float32 when the features sit far from the origin), with the k_max + margin
+candidates re-ranked by exact float64 distances so float32 rounding cannot reorder neighbours; the
+random forest is bounded by ``max_samples``.
+
+Every classifier's test predictions are kept (:meth:`ProbeResults.predictions_table`), so paired
+tests between layers and models read the same images (``layeratlas.analysis.stats``).
 """
 
 from __future__ import annotations
@@ -57,21 +61,98 @@ class LinearClassifier:
     )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.predict_with_score(features)[0]
+
+    def predict_with_score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted classes and the softmax probability of the predicted class."""
         out = np.empty(len(features), dtype=self.classes.dtype)
+        top = np.empty(len(features))
         for start in range(0, len(features), _CHUNK_ROWS):  # float64 scores, chunk by chunk
             chunk = np.asarray(features[start : start + _CHUNK_ROWS], dtype=np.float64)
-            out[start : start + len(chunk)] = self.classes[np.argmax(chunk @ self.weights.T + self.bias, 1)]
-        return out
+            scores = chunk @ self.weights.T + self.bias
+            best = np.argmax(scores, 1)
+            out[start : start + len(chunk)] = self.classes[best]
+            # softmax of the winner: 1 / sum exp(s - s_max), stable
+            top[start : start + len(chunk)] = 1.0 / np.exp(scores - scores.max(1, keepdims=True)).sum(1)
+        return out, top
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """How :func:`probe_classifiers` fits its classifiers (see its docstring)."""
+
+    classifiers: Sequence[str] = CLASSIFIERS
+    C: Sequence[float] = DEFAULT_C  # noqa: N815 (scikit-learn's name)
+    k: Sequence[int] = DEFAULT_K
+    n_estimators: int = 200
+    max_samples: int | None = DEFAULT_MAX_SAMPLES
+    max_iter: int = 2000
+    seed: int = 0
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class _Splits:
+    train: np.ndarray
+    y_tr: np.ndarray
+    val: np.ndarray
+    y_va: np.ndarray
+    test: np.ndarray
+    y_te: np.ndarray
+    classes: np.ndarray
+
+
+PREDICTION_SCHEMA = {
+    "sample_id": pl.Int64,
+    "classifier": pl.Utf8,
+    "label": pl.Int64,
+    "prediction": pl.Int64,
+    "correct": pl.Boolean,
+    "score": pl.Float64,
+}
+
+
+def prediction_table(
+    classifier: str,
+    sample_ids: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    scores: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Per-image test predictions (sample_id, classifier, label, prediction, correct, score)."""
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    return pl.DataFrame(
+        {
+            "sample_id": np.asarray(sample_ids, np.int64),
+            "classifier": [classifier] * len(labels),
+            "label": labels,
+            "prediction": predictions,
+            "correct": labels == predictions,
+            "score": None if scores is None else np.asarray(scores, np.float64),
+        },
+        schema=PREDICTION_SCHEMA,
+    )
 
 
 @dataclass
 class ProbeResults:
-    """One row per classifier in ``table``; test-split confusion matrices (rows: true class)."""
+    """One row per classifier in ``table``; test-split confusion matrices (rows: true class); each
+    classifier's test predictions and top-class scores (None where it has none)."""
 
     table: pl.DataFrame
     classes: np.ndarray
     confusion: dict[str, np.ndarray] = field(default_factory=dict)
     linear: LinearClassifier | None = None
+    test_labels: np.ndarray | None = None
+    test_predictions: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+    def predictions_table(self, sample_ids: np.ndarray) -> pl.DataFrame:
+        """Every classifier's test predictions, one row per (classifier, image) in ``sample_ids``' order."""
+        frames = [
+            prediction_table(name, sample_ids, self.test_labels, pred, score)
+            for name, (pred, score) in self.test_predictions.items()
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=PREDICTION_SCHEMA)
 
     def summary(self) -> dict[str, float]:
         """{classifier}_accuracy and {classifier}_macro_f1 on test, for a summary row."""
@@ -131,19 +212,28 @@ def predict_nearest_mean(
 def nearest_neighbours(train: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
     """(n_query, k) indices of each query row's ``k`` nearest train rows (Euclidean), nearest first.
 
-    Blocked float32 BLAS distances (|q|^2 - 2 q.t + |t|^2, memory bounded by _BLOCK_ENTRIES), the
-    k + _REFINE_MARGIN smallest re-ranked by exact float64 distances; equal distances go to the lower
-    train index.
+    Blocked float32 BLAS distances (|q|^2 - 2 q.t + |t|^2, memory bounded by _BLOCK_ENTRIES) on rows
+    centred on the train mean (distances do not change; float32 cancellation then scales with the
+    spread of the data, not its offset), the k + _REFINE_MARGIN smallest re-ranked by exact float64
+    distances; equal distances go to the lower train index.
     """
-    train32, query = _float32(train), np.asarray(query)
-    n = len(train32)
+    query = np.asarray(query)
+    n = len(train)
+    total = np.zeros(train.shape[1])
+    for start in range(0, n, _CHUNK_ROWS):
+        total += np.asarray(train[start : start + _CHUNK_ROWS], dtype=np.float64).sum(axis=0)
+    mean = total / n
+    train32 = np.empty(train.shape, dtype=np.float32)
+    for start in range(0, n, _CHUNK_ROWS):
+        chunk = np.asarray(train[start : start + _CHUNK_ROWS], np.float64)
+        train32[start : start + _CHUNK_ROWS] = chunk - mean
     k = min(int(k), n)
     m = min(n, k + _REFINE_MARGIN)
     t_sq = np.einsum("ij,ij->i", train32, train32)
     out = np.empty((len(query), k), dtype=np.intp)
     step = max(16, _BLOCK_ENTRIES // max(1, n))
     for start in range(0, len(query), step):
-        q = _float32(query[start : start + step])
+        q = _float32(np.asarray(query[start : start + step], np.float64) - mean)
         dist = q @ train32.T  # (b, n): -2 q.t + |t|^2 (|q|^2 is constant per row)
         dist *= -2.0
         dist += t_sq
@@ -164,14 +254,20 @@ def nearest_neighbours(train: np.ndarray, query: np.ndarray, k: int) -> np.ndarr
 
 
 def knn_predict_all(
-    train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, ks: Sequence[int], n_jobs: int = 1
+    train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, ks: Sequence[int]
 ) -> dict[int, np.ndarray]:
     """Majority vote of the k nearest train points (Euclidean) for every k in ``ks``, one search.
 
-    Ties in the vote go to the lowest class id (as scikit-learn's KNeighborsClassifier). ``n_jobs`` is
-    kept for callers; the distance products use BLAS's threads.
+    Ties in the vote go to the lowest class id (as scikit-learn's KNeighborsClassifier); the distance
+    products use BLAS's threads.
     """
-    del n_jobs
+    return {kk: pred for kk, (pred, _) in knn_votes(train, train_labels, query, ks).items()}
+
+
+def knn_votes(
+    train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, ks: Sequence[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`knn_predict_all` with each prediction's vote share (votes of the winner / k)."""
     ks = sorted({min(int(k), len(train)) for k in ks})
     classes, encoded = np.unique(train_labels, return_inverse=True)
     neighbours = encoded[nearest_neighbours(train, query, ks[-1])]  # (n_query, k_max) class codes
@@ -180,7 +276,8 @@ def knn_predict_all(
     for j in range(ks[-1]):  # votes of the first j + 1 neighbours, every k read off on the way
         votes[rows, neighbours[:, j]] += 1
         if j + 1 in ks:
-            out[j + 1] = classes[np.argmax(votes, axis=1)]
+            winner = np.argmax(votes, axis=1)
+            out[j + 1] = (classes[winner], votes[rows, winner] / (j + 1))
     return out
 
 
@@ -300,45 +397,24 @@ def probe_classifiers(
     classes = np.unique(np.concatenate(list(labels.values())))
     if len(np.unique(labels["train"])) < 2:
         raise ValueError("the train split needs at least two classes")
-    y_tr, y_va, y_te = labels["train"], labels["val"], labels["test"]
+    options = ProbeOptions(
+        classifiers=tuple(classifiers),
+        C=tuple(C),
+        k=tuple(k),
+        n_estimators=n_estimators,
+        max_samples=max_samples,
+        max_iter=max_iter,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    data = _Splits(train, labels["train"], val, labels["val"], test, labels["test"], classes)
     with blas_threads(train.size, n_jobs):
-        return _probe(
-            train,
-            y_tr,
-            val,
-            y_va,
-            test,
-            y_te,
-            classes,
-            classifiers,
-            C,
-            k,
-            n_estimators,
-            max_samples,
-            max_iter,
-            seed,
-            n_jobs,
-        )
+        return _probe(data, options)
 
 
-def _probe(  # noqa: PLR0913
-    train,
-    y_tr,
-    val,
-    y_va,
-    test,
-    y_te,
-    classes,
-    classifiers,
-    C,
-    k,
-    n_estimators,
-    max_samples,
-    max_iter,
-    seed,  # noqa: ANN001, N803
-    n_jobs,  # noqa: ANN001
-) -> ProbeResults:
-    rows, confusion, linear = [], {}, None
+def _probe(data: _Splits, options: ProbeOptions) -> ProbeResults:
+    train, y_tr, val, y_va, test, y_te = data.train, data.y_tr, data.val, data.y_va, data.test, data.y_te
+    rows, confusion, linear, kept = [], {}, None, {}
 
     def record(  # noqa: PLR0913
         name: str,
@@ -348,6 +424,7 @@ def _probe(  # noqa: PLR0913
         val_pred: np.ndarray,
         test_pred: np.ndarray,
         note: str | None = None,
+        test_score: np.ndarray | None = None,
     ) -> None:
         acc, f1 = _scores(y_te, test_pred)
         rows.append(
@@ -362,19 +439,33 @@ def _probe(  # noqa: PLR0913
                 "note": note,
             }
         )
-        confusion[name] = confusion_matrix(y_te, test_pred, labels=classes)
+        confusion[name] = confusion_matrix(y_te, test_pred, labels=data.classes)
+        kept[name] = (np.asarray(test_pred), test_score)
 
-    for name in classifiers:
+    for name in options.classifiers:
         if name == "linear_probe":
-            best_c, _, linear = linear_probe_path(train, y_tr, val, y_va, C, max_iter=max_iter, seed=seed)
-            preds = [linear.predict(x) for x in (train, val, test)]
-            record(name, "C", best_c, *preds, note="warm-started path over C, float32 features")
+            best_c, _, linear = linear_probe_path(
+                train, y_tr, val, y_va, options.C, max_iter=options.max_iter, seed=options.seed
+            )
+            test_pred, test_score = linear.predict_with_score(test)
+            preds = [linear.predict(x) for x in (train, val)]
+            note = "warm-started path over C, float32 features"
+            record(name, "C", best_c, *preds, test_pred, note, test_score)
         elif name == "knn":
             # One neighbour search for val and test together serves every k.
-            both = knn_predict_all(train, y_tr, np.concatenate([_float32(val), _float32(test)]), k)
-            best_k = max(both, key=lambda kk: (_scores(y_va, both[kk][: len(val)])[0], -kk))
-            pred = both[best_k]
-            record(name, "k", best_k, None, pred[: len(val)], pred[len(val) :], "train accuracy not computed")
+            both = knn_votes(train, y_tr, np.concatenate([_float32(val), _float32(test)]), options.k)
+            best_k = max(both, key=lambda kk: (_scores(y_va, both[kk][0][: len(val)])[0], -kk))
+            pred, share = both[best_k]
+            record(
+                name,
+                "k",
+                best_k,
+                None,
+                pred[: len(val)],
+                pred[len(val) :],
+                "train accuracy not computed",
+                share[len(val) :],
+            )
         elif name in ("ncm_l2", "ncm_l1"):
             metric = "euclidean" if name == "ncm_l2" else "manhattan"
             ids, means = nearest_class_mean(train, y_tr)
@@ -384,17 +475,25 @@ def _probe(  # noqa: PLR0913
         else:
             from sklearn.ensemble import RandomForestClassifier
 
-            bootstrap = len(train) if max_samples is None else min(int(max_samples), len(train))
+            cap = options.max_samples
+            bootstrap = len(train) if cap is None else min(int(cap), len(train))
             forest = RandomForestClassifier(
-                n_estimators=n_estimators,
+                n_estimators=options.n_estimators,
                 max_samples=None if bootstrap == len(train) else bootstrap,
-                random_state=seed,
-                n_jobs=n_jobs,
+                random_state=options.seed,
+                n_jobs=options.n_jobs,
             )
             forest.fit(_float32(train), y_tr)  # the trees work in float32 anyway: no float64 copy
-            preds = [forest.predict(_float32(x)) for x in (train, val, test)]
-            note = f"each tree on a bootstrap of {bootstrap:,} of {len(train):,} train samples (max_samples)"
-            record(name, "n_estimators", n_estimators, *preds, note=note)
+            preds = [forest.predict(_float32(x)) for x in (train, val)]
+            proba = forest.predict_proba(_float32(test))
+            test_pred = forest.classes_[np.argmax(proba, axis=1)]
+            # The note says how the forest was bounded, so only when the bound cut the bootstrap.
+            note = (
+                f"each tree on a bootstrap of {bootstrap:,} of {len(train):,} train samples (max_samples)"
+                if bootstrap < len(train)
+                else None
+            )
+            record(name, "n_estimators", options.n_estimators, *preds, test_pred, note, proba.max(axis=1))
 
     table = pl.DataFrame(
         rows,
@@ -409,7 +508,14 @@ def _probe(  # noqa: PLR0913
             "note": pl.Utf8,
         },
     )
-    return ProbeResults(table=table, classes=classes, confusion=confusion, linear=linear)
+    return ProbeResults(
+        table=table,
+        classes=data.classes,
+        confusion=confusion,
+        linear=linear,
+        test_labels=np.asarray(y_te),
+        test_predictions=kept,
+    )
 
 
 def train_linear_adam(
@@ -428,6 +534,33 @@ def train_linear_adam(
     Returns one row per epoch: epoch, train_loss (mean over the epoch's batches), train_accuracy and
     test_accuracy (both measured after the epoch).
     """
+    return fit_linear_adam(
+        train, train_labels, test, test_labels, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed
+    ).history
+
+
+@dataclass(frozen=True)
+class AdamResult:
+    """:func:`train_linear_adam`'s history, and the last epoch's test predictions and softmax
+    probability of the predicted class."""
+
+    history: pl.DataFrame
+    test_prediction: np.ndarray
+    test_score: np.ndarray
+
+
+def fit_linear_adam(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> AdamResult:
+    """:func:`train_linear_adam` keeping the last epoch's test predictions (for paired tests)."""
     import torch
 
     # Batches of 64 rows are microseconds of arithmetic: extra intra-op threads only synchronise, and
@@ -441,7 +574,7 @@ def train_linear_adam(
         torch.set_num_threads(threads)
 
 
-def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> pl.DataFrame:  # noqa: ANN001, PLR0913
+def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> AdamResult:  # noqa: ANN001, PLR0913
     train, test = _as_2d("train", train), _as_2d("test", test)
     classes, y_tr = np.unique(train_labels, return_inverse=True)
     lookup = {int(c): i for i, c in enumerate(classes)}
@@ -481,4 +614,7 @@ def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batc
                 "test_accuracy": test_acc,
             }
         )
-    return pl.DataFrame(rows)
+    with torch.no_grad():
+        probabilities = torch.softmax(layer(x_te), dim=1)
+        score, best = probabilities.max(dim=1)
+    return AdamResult(pl.DataFrame(rows), classes[best.numpy()], score.numpy().astype(np.float64))

@@ -199,3 +199,116 @@ def summary_row(v: ClassVariances) -> dict[str, float]:
         "mean_inter_class_variance": mean_inter,
         "inter_to_intra_ratio": ratio,
     }
+
+
+def ratio_interval(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Seeded percentile bootstrap interval (over images) of the inter-to-intra ratio of :func:`summary_row`.
+
+    Each resample is a vector of image counts W; the statistic needs only per-class sums, read with one
+    float32 product W_c @ X_c per class on features centred on their class mean (no cancellation, and
+    no n x n or per-resample copy of the features): n_c* = sum W, S_c* = W_c X~_c, Q_c* = W_c |x~|^2,
+    intra_c* = Q_c*/n_c* - |S_c*/n_c*|^2 and mean_c* = mean_c + S_c*/n_c*. Classes a resample leaves
+    out are left out of its ratio, as they would be of the ratio of that sample. The interval is shifted
+    by the bootstrap's bias estimate (see ``stats.bootstrap_interval``): resampled class means lie
+    further apart by their own noise, which on small classes put the plain percentile interval wholly
+    above the estimate.
+    """
+    from layeratlas.analysis.stats import bootstrap_interval
+
+    statistic = ratio_statistic(features, labels)
+    if statistic is None:
+        return float("nan"), float("nan")
+    n = len(labels)
+    return bootstrap_interval(
+        statistic, np.arange(n), resamples=resamples, seed=seed, confidence=confidence, bias_corrected=True
+    )
+
+
+def ratio_change_interval(
+    features_a: np.ndarray,
+    features_b: np.ndarray,
+    labels: np.ndarray,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """ratio(b) - ratio(a) on the same images (rows aligned) and its paired bootstrap interval: each
+    resample draws the same images for both (see :func:`ratio_interval`)."""
+    from layeratlas.analysis.stats import bootstrap_interval
+
+    stat_a, stat_b = ratio_statistic(features_a, labels), ratio_statistic(features_b, labels)
+    if stat_a is None or stat_b is None:
+        return float("nan"), float("nan"), float("nan")
+    n = len(labels)
+
+    def change(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        return stat_b(index) - stat_a(index)
+
+    low, high = bootstrap_interval(
+        change, np.arange(n), resamples=resamples, seed=seed, confidence=confidence, bias_corrected=True
+    )
+    ratios = [
+        summary_row(class_variances(x, labels))["inter_to_intra_ratio"] for x in (features_a, features_b)
+    ]
+    return ratios[1] - ratios[0], low, high
+
+
+def ratio_statistic(features: np.ndarray, labels: np.ndarray):  # noqa: ANN201
+    """The inter-to-intra ratio as a function of resampled image indices ((batch, n) or (n,)), or None
+    with fewer than two classes; see :func:`ratio_interval`."""
+    from layeratlas.analysis.stats import resample_weights
+
+    features = np.asarray(features)
+    labels = _validate(features, np.asarray(labels))
+    classes = np.unique(labels)
+    d = features.shape[1]
+    rows = [np.flatnonzero(labels == c) for c in classes]
+    # Weights are counted in class-sorted order, so each class's columns are a slice (a view, no copy).
+    order = np.concatenate(rows)
+    position = np.empty(len(labels), dtype=np.intp)
+    position[order] = np.arange(len(labels))
+    bounds = np.cumsum([0, *(len(r) for r in rows)])
+    means, norms, centred32 = np.zeros((len(classes), d)), [], []
+    for k, r in enumerate(rows):  # one class in float64 at a time
+        x = np.asarray(features[r], np.float64)
+        means[k] = x.mean(axis=0)
+        x -= means[k]
+        norms.append(np.einsum("ij,ij->i", x, x).astype(np.float32))
+        centred32.append(x.astype(np.float32))
+    means -= means.mean(axis=0)  # inter-class distances do not change; |mean|^2 stays small
+    n = len(labels)
+
+    def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        w = resample_weights(position[index], n, dtype=np.float32)  # counts: exact in float32
+        b = len(w)
+        intra_sum, present = np.zeros(b), np.zeros(b)
+        sq_sum, vec_sum = np.zeros(b), np.zeros((b, d))
+        for k in range(len(classes)):
+            wc = w[:, bounds[k] : bounds[k + 1]]
+            count = wc.sum(axis=1, dtype=np.float64)
+            ok = count > 0
+            safe = np.where(ok, count, 1.0)
+            shift = (wc @ centred32[k]).astype(np.float64) / safe[:, None]
+            intra = (wc @ norms[k]).astype(np.float64) / safe - np.einsum("ij,ij->i", shift, shift)
+            mean = means[k] + shift
+            intra_sum += np.where(ok, intra, 0.0)
+            sq_sum += np.where(ok, np.einsum("ij,ij->i", mean, mean), 0.0)
+            vec_sum += np.where(ok[:, None], mean, 0.0)
+            present += ok
+        pairs = present * (present - 1) / 2
+        inter = (present * sq_sum - np.einsum("ij,ij->i", vec_sum, vec_sum)) / np.where(pairs > 0, pairs, 1)
+        intra_mean = intra_sum / np.maximum(present, 1)
+        ratio = np.where(
+            (pairs > 0) & (intra_mean > 0), inter / np.where(intra_mean > 0, intra_mean, 1), np.nan
+        )
+        return ratio if np.ndim(index) > 1 else ratio[0]
+
+    return statistic if len(classes) >= 2 else None

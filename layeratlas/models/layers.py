@@ -83,6 +83,18 @@ def resolve_nodes(model: nn.Module, arch: Architecture, layers: Sequence[str]) -
     return resolved
 
 
+def relative_depths(model: nn.Module, arch: Architecture, layers: Sequence[str]) -> dict[str, float | None]:
+    """Layer name -> its node's position among the network's FX nodes in forward (execution) order,
+    0 for the first node after the input, 1 for the last: comparable between networks of any depth."""
+    _, get_graph_node_names = _fx(arch)
+    _, nodes = get_graph_node_names(model.eval())
+    nodes = nodes[1:]  # nodes[0] is the input placeholder
+    position = {n: i for i, n in enumerate(nodes)}
+    span = max(1, len(nodes) - 1)
+    resolved = resolve_nodes(model, arch, layers)
+    return {layer: position[n] / span if n in position else None for layer, n in resolved.items()}
+
+
 def truncated_graph(model: nn.Module, arch: Architecture, layers: Sequence[str]) -> nn.Module:
     """One graph, cut after the deepest requested layer, returning ``{layer: tensor}``."""
     check_layers(layers, layer_names(model, arch), f"model {arch.name}")

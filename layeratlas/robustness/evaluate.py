@@ -126,14 +126,14 @@ def fit_classifiers(
                 )
             )
         elif name == "knn":
-            val_preds = knn_predict_all(train, y_tr, val, k, n_jobs)
+            val_preds = knn_predict_all(train, y_tr, val, k)
             best_k = max(val_preds, key=lambda kk: (float((val_preds[kk] == y_va).mean()), -kk))
             out.append(
                 FittedClassifier(
                     name,
                     "k",
                     float(best_k),
-                    lambda x, kk=best_k: knn_predict_all(train, y_tr, x, [kk], n_jobs)[kk],
+                    lambda x, kk=best_k: knn_predict_all(train, y_tr, x, [kk])[kk],
                 )
             )
         elif name == "linear_adam":

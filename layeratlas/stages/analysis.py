@@ -110,7 +110,10 @@ def class_variance(
     summary: Pathish,
     heatmap: Pathish,
     intra_bar: Pathish,
+    resamples: int = 0,
+    seed: int = 0,
 ) -> None:
+    """Intra- and inter-class variances of one layer; the ratio's bootstrap interval with ``resamples``."""
     from layeratlas.analysis import variance
 
     features, index, class_names = load_layer(features_dir, dataset_dir, layer, split)
@@ -133,6 +136,11 @@ def class_variance(
         "n_features": int(features.shape[1]),
         **variance.summary_row(v),
     }
+    if resamples:
+        low, high = variance.ratio_interval(
+            features, index["label"].to_numpy(), resamples=resamples, seed=seed
+        )
+        row |= {"inter_to_intra_ratio_ci_low": low, "inter_to_intra_ratio_ci_high": high}
     write_json(row, summary)
     log.info("%s: %s", where, row)
 
@@ -163,6 +171,35 @@ def _key(dataset: str, model: str, layer: str) -> dict[str, str]:
     return {"dataset": dataset, "model": model, "layer": layer}
 
 
+def _split_ids(features_dir: Pathish, split: str) -> np.ndarray:
+    """Sample ids of ``split`` in the row order of :func:`_split_arrays`."""
+    index = pl.read_parquet(Path(features_dir) / "index.parquet")
+    return index["sample_id"].to_numpy()[index["split"].to_numpy().astype(str) == split]
+
+
+def accuracy_summary(name: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """{name}_accuracy with its 95% Wilson interval (_ci_low, _ci_high) on these test images."""
+    from layeratlas.analysis.stats import wilson_interval
+
+    correct = int(np.sum(np.asarray(labels) == np.asarray(predictions)))
+    low, high = wilson_interval(correct, len(labels))
+    return {
+        f"{name}_accuracy": correct / len(labels),
+        f"{name}_accuracy_ci_low": low,
+        f"{name}_accuracy_ci_high": high,
+    }
+
+
+def chance_summary(train_labels: np.ndarray, test_labels: np.ndarray) -> dict[str, Any]:
+    """n_test, n_classes (of train) and the chance accuracy: 1 / n_classes, or the test share of the
+    most frequent train class where that is larger (always guessing it)."""
+    classes = np.unique(train_labels)
+    test_labels = np.asarray(test_labels)
+    majority = classes[np.argmax([np.sum(np.asarray(train_labels) == c) for c in classes])]
+    chance = max(1.0 / len(classes), float(np.mean(test_labels == majority)))
+    return {"n_test": len(test_labels), "n_classes": len(classes), "chance_accuracy": chance}
+
+
 def layer_probes(
     dataset: str,
     model: str,
@@ -176,9 +213,16 @@ def layer_probes(
     summary: Pathish,
     confusion: Pathish,
     linear_probe: Pathish,
+    predictions: Pathish | None = None,
+    resamples: int = 0,
 ) -> None:
-    """Classifiers of ``options['classifiers']`` on one layer (train / val / test), with their figure."""
+    """Classifiers of ``options['classifiers']`` on one layer (train / val / test), with their figure.
+
+    ``predictions``: every classifier's test predictions (per image). The summary gets each accuracy's
+    Wilson interval and, with ``resamples``, each macro-F1's bootstrap interval over test images.
+    """
     from layeratlas.analysis.probes import probe_classifiers
+    from layeratlas.analysis.stats import macro_f1_interval
 
     data = _split_arrays(features_dir, layer)
     class_names = read_json(Path(dataset_dir) / "dataset.json")["class_names"]
@@ -199,8 +243,20 @@ def layer_probes(
         n_jobs=threads,
     )
     write_table(res.table, table)
-    row = {**_key(dataset, model, layer), "n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te)}
-    write_json({**row, **res.summary()}, summary)
+    if predictions is not None:
+        write_parquet(res.predictions_table(_split_ids(features_dir, "test")), predictions)
+    row = {**_key(dataset, model, layer), "n_train": len(y_tr), "n_val": len(y_va)}
+    row |= chance_summary(y_tr, y_te)
+    for name, (pred, _) in res.test_predictions.items():
+        row |= accuracy_summary(name, y_te, pred)
+        row[f"{name}_macro_f1"] = dict(zip(res.table["classifier"], res.table["test_macro_f1"], strict=True))[
+            name
+        ]
+        low, high = macro_f1_interval(y_te, pred, resamples=resamples, seed=seed)
+        row |= {f"{name}_macro_f1_ci_low": low, f"{name}_macro_f1_ci_high": high}
+        if name == "linear_probe":
+            row["linear_probe_correct"] = int(np.sum(np.asarray(pred) == y_te))
+    write_json(row, summary)
     names = [class_names[int(c)] for c in res.classes]
     accuracies = dict(zip(res.table["classifier"], res.table["test_accuracy"], strict=True))
     title = f"Test confusion matrices: {model} / {layer} on {dataset} (n={len(y_te)}; title: accuracy)"
@@ -228,8 +284,11 @@ def layer_neural_collapse(
     linear_probe: Pathish,
     table: Pathish,
     summary: Pathish,
+    resamples: int = 0,
+    seed: int = 0,
 ) -> None:
-    """NC1-NC4 on the train split; NC3 and NC4 against the layer's linear probe (NC3 standardised)."""
+    """NC1-NC4 on the train split; NC3 and NC4 against the layer's linear probe (NC3 standardised);
+    NC1's bootstrap interval with ``resamples``."""
     from layeratlas.analysis.collapse import neural_collapse
 
     x, y = _split_arrays(features_dir, layer)["train"]
@@ -242,6 +301,8 @@ def layer_neural_collapse(
         probe["bias"] if fitted else None,
         probe["classes"] if fitted else None,
         feature_scale=probe["scale"] if fitted else None,
+        resamples=resamples,
+        seed=seed,
     )
     row = {**_key(dataset, model, layer), "split": "train", "classifier": "linear_probe", **metrics}
     write_table(pl.DataFrame([row]), table)
@@ -260,8 +321,10 @@ def layer_cluster_quality(
     seed: int,
     table: Pathish,
     summary: Pathish,
+    resamples: int = 0,
 ) -> None:
-    """Silhouette / Davies-Bouldin of the features and of each 2-D embedding, plus trustworthiness."""
+    """Silhouette / Davies-Bouldin of the features and of each 2-D embedding, plus trustworthiness;
+    the features' silhouette interval with ``resamples``."""
     from layeratlas.analysis.cluster import cluster_table
 
     features, index, _ = load_layer(features_dir, dataset_dir, layer, split)
@@ -274,7 +337,7 @@ def layer_cluster_quality(
             raise ValueError(f"{path}: lacks {len(missing)} sample(s) of split {split!r}, e.g. {missing[:5]}")
         rows = np.array([order[int(s)] for s in ids])
         coords[name] = np.column_stack([emb["x"].to_numpy()[rows], emb["y"].to_numpy()[rows]])
-    result = cluster_table(features, index["label"].to_numpy(), coords, seed=seed)
+    result = cluster_table(features, index["label"].to_numpy(), coords, seed=seed, resamples=resamples)
     write_table(result.with_columns(pl.lit(split).alias("split")), table)
     row = _key(dataset, model, layer)
     for r in result.iter_rows(named=True):
@@ -283,16 +346,32 @@ def layer_cluster_quality(
         row[f"davies_bouldin{suffix}"] = r["davies_bouldin"]
         if r["trustworthiness"] is not None:
             row[f"trustworthiness{suffix}"] = r["trustworthiness"]
+        if r["space"] == "features" and "silhouette_ci_low" in r:
+            row |= {
+                "silhouette_ci_low": r["silhouette_ci_low"],
+                "silhouette_ci_high": r["silhouette_ci_high"],
+            }
     write_json(row, summary)
     log.info("%s", row)
 
 
-def summarize_layers(summaries: list[Pathish], order: Mapping[str, list[str]], table: Pathish) -> None:
+def summarize_layers(
+    summaries: list[Pathish],
+    order: Mapping[str, list[str]],
+    table: Pathish,
+    extractors: Mapping[str, Pathish] | None = None,
+) -> None:
     """One row per (dataset, model, layer), a column per metric, from every per-layer summary JSON.
 
-    ``order``: {model: [layer, ...]} in config order; ``depth`` is the layer's position there. Writes
-    ``table`` (.parquet) with a .tsv and a .csv beside it.
+    ``order``: {model: [layer, ...]} in config order; ``depth`` is the layer's position there.
+    ``extractors``: {model: models/<model>/extractor.json}, whose layers' ``relative_depth`` (position
+    among the network's modules in execution order, 0 to 1) becomes a column (null where an export
+    predates it). Writes ``table`` (.parquet) with a .tsv and a .csv beside it.
     """
+    relative: dict[tuple[str, str], float | None] = {}
+    for model, path in (extractors or {}).items():
+        for entry in read_json(path).get("layers", []):
+            relative[(model, entry["name"])] = entry.get("relative_depth")
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in summaries:
         row = read_json(path)
@@ -300,12 +379,21 @@ def summarize_layers(summaries: list[Pathish], order: Mapping[str, list[str]], t
         for k, v in row.items():
             values.setdefault(k, v)  # the first file wins (e.g. the variance rows' split and sizes)
     rows = [
-        {"dataset": d, "model": m, "layer": layer, "depth": order[m].index(layer), **values}
+        {
+            "dataset": d,
+            "model": m,
+            "layer": layer,
+            "depth": order[m].index(layer),
+            "relative_depth": relative.get((m, layer)),
+            **values,
+        }
         for (d, m, layer), values in merged.items()
     ]
     rank = {m: i for i, m in enumerate(order)}
     rows.sort(key=lambda r: (rank[r["model"]], r["depth"]))  # stable: datasets keep their input order
-    frame = pl.DataFrame(rows, infer_schema_length=None)
+    frame = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        pl.col("relative_depth").cast(pl.Float64)
+    )
     write_table(frame, table)
     with atomic_path(Path(table).with_suffix(".csv")) as tmp:  # for spreadsheets
         frame.write_csv(tmp, float_precision=6)
@@ -399,13 +487,15 @@ def layer_linear_adam(
     table: Pathish,
     summary: Pathish,
     figure: Pathish,
+    predictions: Pathish | None = None,
 ) -> None:
-    """A linear layer trained with Adam on train, train/test accuracy per epoch (seed report 002)."""
-    from layeratlas.analysis.probes import train_linear_adam
+    """A linear layer trained with Adam on train, train/test accuracy per epoch (seed report 002); the
+    last epoch's test predictions per image, and its accuracy's Wilson interval."""
+    from layeratlas.analysis.probes import fit_linear_adam, prediction_table
 
     data = _split_arrays(features_dir, layer)
     (x_tr, y_tr), (x_te, y_te) = data["train"], data["test"]
-    history = train_linear_adam(
+    fit = fit_linear_adam(
         np.asarray(x_tr, dtype=np.float32),
         y_tr,
         np.asarray(x_te, dtype=np.float32),
@@ -415,9 +505,16 @@ def layer_linear_adam(
         batch_size=options["batch_size"],
         seed=seed,
     )
+    history = fit.history
     write_table(history, table)
-    last = history.row(-1, named=True)
-    write_json({**_key(dataset, model, layer), "linear_adam_accuracy": last["test_accuracy"]}, summary)
+    if predictions is not None:
+        ids = _split_ids(features_dir, "test")
+        write_parquet(
+            prediction_table("linear_adam", ids, y_te, fit.test_prediction, fit.test_score), predictions
+        )
+    write_json(
+        {**_key(dataset, model, layer), **accuracy_summary("linear_adam", y_te, fit.test_prediction)}, summary
+    )
     title = f"Linear layer (Adam, lr {options['lr']}) on {model} / {layer}, {dataset}"
     plots.save_figure(layer_plots.accuracy_curves(history, title), figure)
 
@@ -511,3 +608,56 @@ def thumbnail_map(
         ylabel=axis[1],
     )
     plots.save_figure(fig, figure)
+
+
+def layer_comparisons(
+    predictions: Mapping[str, Pathish],
+    order: Mapping[str, list[str]],
+    pairs: list[tuple[str, str]],
+    classifier: str,
+    features_root: Pathish,
+    split: str,
+    resamples: int,
+    seed: int,
+    table: Pathish,
+) -> None:
+    """Paired tests of every dataset (``layeratlas.analysis.comparisons``) into one table (+ .tsv).
+
+    ``predictions``: {"dataset/model/layer": per-image predictions table}; ``order``: {model: [layer,
+    ...]}; ``pairs``: (reference, other) models. A pair's inter/intra ratio change and its paired
+    bootstrap interval use the features of ``split`` under ``features_root``/<dataset>/<model>.
+    """
+    from layeratlas.analysis.comparisons import SCHEMA, comparison_table, correctness
+    from layeratlas.analysis.variance import ratio_change_interval
+
+    datasets = list(dict.fromkeys(key.split("/", 1)[0] for key in predictions))
+    shared = {(a, b): [layer for layer in order[b] if layer in order[a]] for a, b in pairs}
+    frames = []
+    for dataset in datasets:
+        cells = {
+            (m, layer): correctness(pl.read_parquet(predictions[f"{dataset}/{m}/{layer}"]), classifier)
+            for m, layers in order.items()
+            for layer in layers
+        }
+
+        def ratio_change(a: str, b: str, layer: str, dataset: str = dataset) -> tuple[float, float, float]:
+            (xa, ya, ids_a), (xb, _, ids_b) = (
+                _aligned_split(Path(features_root) / dataset / m, layer, split) for m in (a, b)
+            )
+            if not np.array_equal(ids_a, ids_b):
+                raise ValueError(f"{dataset}: models {a} and {b} hold different {split} samples")
+            return ratio_change_interval(xa, xb, ya, resamples=resamples, seed=seed)
+
+        frames.append(comparison_table(dataset, cells, order, pairs, shared, classifier, ratio_change))
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=SCHEMA)
+    write_table(frame, table)
+    log.info("%d paired tests:\n%s", frame.height, frame)
+
+
+def _aligned_split(features_dir: Path, layer: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and ids of ``split`` sorted by sample_id (two models' rows: the same images)."""
+    index = pl.read_parquet(features_dir / "index.parquet")
+    mask = select_split(index["split"].to_numpy().astype(str), split)
+    rows = np.flatnonzero(mask)[np.argsort(index["sample_id"].to_numpy()[mask], kind="stable")]
+    features = np.load(layer_file(features_dir, layer), mmap_mode="r")
+    return np.asarray(features[rows]), index["label"].to_numpy()[rows], index["sample_id"].to_numpy()[rows]

@@ -82,6 +82,20 @@ def train_model(
         metrics,
     )
     log.info("model %s: test accuracy %.4f", name, result.metrics["test_accuracy"])
+    warn_if_at_chance(name, result, num_classes)
+
+
+def warn_if_at_chance(name: str, result: Any, num_classes: int) -> str | None:
+    """Log a warning (and return it) when the trained network ended at chance (training.chance_warning)."""
+    from layeratlas.training import chance_warning
+
+    preds = result.predictions
+    correct = int((preds["label"] == preds["predicted"]).sum()) if preds.height else 0
+    last_loss = float(result.history["train_loss"][-1]) if result.history.height else float("nan")
+    message = chance_warning(last_loss, correct, preds.height, num_classes)
+    if message:
+        log.warning("model %s: %s", name, message)
+    return message
 
 
 def plot_training(model: str, history: Pathish, figure: Pathish) -> None:

@@ -84,6 +84,8 @@ rule class_variance:
         runtime=30,
     params:
         split=config["analyses"]["split"],
+        resamples=config["analyses"]["bootstrap"]["resamples"],
+        seed=config["seed"],
     script:
         "../../scripts/class_variance.py"
 
@@ -110,6 +112,7 @@ rule layer_probes:
             labels=_labels("confusion matrices"),
         ),
         linear_probe="results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
+        predictions="results/analysis/{dataset}/{model}/{layer}/predictions.parquet",
     log:
         "logs/layer_probes/{dataset}/{model}/{layer}.log",
     benchmark:
@@ -125,6 +128,7 @@ rule layer_probes:
     params:
         options=PROBE_OPTIONS,
         seed=config["seed"],
+        resamples=config["analyses"]["bootstrap"]["resamples"],
     script:
         "../../scripts/layer_probes.py"
 
@@ -150,6 +154,9 @@ rule neural_collapse:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        resamples=config["analyses"]["bootstrap"]["resamples"],
+        seed=config["seed"],
     script:
         "../../scripts/neural_collapse.py"
 
@@ -185,6 +192,7 @@ rule cluster_quality:
         split=config["analyses"]["split"],
         embeddings=EMBEDDINGS,
         seed=config["seed"],
+        resamples=config["analyses"]["bootstrap"]["resamples"],
     script:
         "../../scripts/cluster_quality.py"
 
@@ -209,6 +217,7 @@ rule linear_adam:
             subcategory="{layer}",
             labels=_labels("linear layer (Adam) curves"),
         ),
+        predictions="results/analysis/{dataset}/{model}/{layer}/linear_adam_predictions.parquet",
     log:
         "logs/linear_adam/{dataset}/{model}/{layer}.log",
     benchmark:
@@ -344,6 +353,7 @@ rule summarize_layers:
             for layer in LAYERS[m]
             for summary in layer_summaries(d, m, layer)
         ],
+        extractors=expand("models/{model}/extractor.json", model=MODELS),
     output:
         table="results/summary/layers.parquet",
         table_csv="results/summary/layers.csv",

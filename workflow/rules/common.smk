@@ -155,6 +155,32 @@ def analysis_layer_targets(dataset, model, layer):
     return targets
 
 
+def comparison_classifier():
+    """The classifier whose per-image correctness the paired tests compare: the linear probe (else the
+    first probe classifier, else the Adam linear layer); None when none is computed."""
+    probes = ANALYSES["probes"]
+    if probes["enabled"] and probes["classifiers"]:
+        return "linear_probe" if "linear_probe" in probes["classifiers"] else probes["classifiers"][0]
+    return "linear_adam" if ANALYSES["linear_adam"]["enabled"] else None
+
+
+def comparison_predictions():
+    """{"dataset/model/layer": per-image predictions table} that results/summary/comparisons reads."""
+    name = "linear_adam_predictions" if comparison_classifier() == "linear_adam" else "predictions"
+    return {
+        f"{d}/{m}/{layer}": f"results/analysis/{d}/{m}/{layer}/{name}.parquet"
+        for d in DATASETS
+        for m in MODELS
+        for layer in LAYERS[m]
+    }
+
+
+def comparison_features(wildcards):
+    """The features folders of the models of each compared pair (for the ratio's change)."""
+    models = sorted({m for pair in COMPARISON_PAIRS for m in pair})
+    return [f"results/features/{d}/{m}" for d in DATASETS for m in models]
+
+
 def analysis_targets():
     """Per-dataset analyses and the summary across every dataset, model and layer."""
     targets = []
@@ -167,6 +193,8 @@ def analysis_targets():
     if any(layer_summaries(DATASETS[0], MODELS[0], LAYERS[MODELS[0]][0])):
         targets += ["results/summary/layers.csv"]
         targets += [f"results/summary/metrics_vs_depth_{m}.png" for m in MODELS]
+    if comparison_classifier():
+        targets += ["results/summary/comparisons.tsv"]
     return targets
 
 
