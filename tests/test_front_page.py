@@ -596,3 +596,34 @@ def test_a_tied_layer_of_another_model_joins_the_overall_set_without_a_borrowed_
     assert "base at gp (90.0% [" in best
     # its test was against base's b4, not against the overall top: not printed as one "against the top"
     assert "base at gp: 40 vs 3" not in best and "base at b4: 8 vs 8 images differ" in best
+
+
+def test_a_model_trained_once_per_seed_reports_the_spread_and_whether_runs_agree():
+    runs = {"cnn-seed0": (0.90, 0.80), "cnn-seed1": (0.85, 0.88), "cnn-seed2": (0.92, 0.81)}
+    models = {
+        m: {
+            "architecture": "small_cnn",
+            "weights": "none",
+            "layers": {"pool1": "none", "relu5": "none"},
+            "train": {"dataset": "digits", "epochs": 2, "seed": i},
+            "sweep_group": {"name": "cnn", "parameter": "train.seed", "value": i},
+        }
+        for i, m in enumerate(runs)
+    }
+    config = copy.deepcopy(CONFIG) | {"models": models}
+    summary = pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": layer, "depth": d, "linear_probe_accuracy": v}
+            for m, values in runs.items()
+            for d, (layer, v) in enumerate(zip(("pool1", "relu5"), values, strict=True))
+        ]
+    )
+    found = front_page.findings(summary, config)["datasets"]["digits"]
+    (entry,) = found["seeds"]
+    pool1, relu5 = entry["layers"]
+    assert (pool1["layer"], pool1["top_in"], relu5["top_in"]) == ("pool1", 2, 1)
+    assert pool1["mean"] == pytest.approx(np.mean([0.90, 0.85, 0.92]))
+    assert pool1["sd"] == pytest.approx(np.std([0.90, 0.85, 0.92], ddof=1))
+    text = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"][-1]
+    assert text.startswith("cnn, trained 3 times") and "the runs disagree on the top layer" in text
+    assert "pool1 in 2, relu5 in 1 of 3 runs" in text

@@ -11,16 +11,18 @@ import base64
 import html
 import math
 import os
+import statistics
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from scipy.stats import binomtest
 
+from layeratlas.analysis.stats import wilson_interval
 from layeratlas.config import atlas_embedding, model_pairs
 from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
+from layeratlas.models.sweeps import seed_groups
 
 PROBE = "linear_probe_accuracy"  # the layer's linear separability (held-out test accuracy)
 RATIO = "inter_to_intra_ratio"  # between-class over within-class variance of the features
@@ -161,9 +163,8 @@ def _value(row: Mapping[str, Any], column: str) -> float | None:
 
 
 def wilson(correct: int, n: int) -> list[float]:
-    """95% Wilson interval of ``correct`` out of ``n`` (scipy's), the summary's method for accuracies."""
-    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
+    """95% Wilson interval of ``correct`` out of ``n``, the summary's method for accuracies."""
+    return list(wilson_interval(int(correct), int(n)))
 
 
 def _interval(row: Mapping[str, Any], column: str) -> list[float] | None:
@@ -287,6 +288,39 @@ def _first(rows: Sequence[Mapping[str, Any]], column: str) -> float | None:
     return next((v for r in rows if (v := _value(r, column)) is not None), None)
 
 
+def _across_seeds(rows: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per model trained once per seed (``train.seeds``): each layer's linear-probe accuracy in every run
+    (mean, sd, min, max) and in how many runs each layer scored highest. One run's ranking of layers is a
+    property of the recipe only where the runs agree."""
+    out = []
+    for group, members in seed_groups(config["models"]).items():
+        by_run = {m: {r["layer"]: _value(r, PROBE) for r in rows if r["model"] == m} for m in members}
+        runs = [m for m in members if by_run[m] and all(v is not None for v in by_run[m].values())]
+        if len(runs) < 2:
+            continue
+        layers = [layer for layer in by_run[runs[0]] if all(layer in by_run[m] for m in runs)]
+        values = {layer: [by_run[m][layer] for m in runs] for layer in layers}
+        wins = dict.fromkeys(layers, 0)
+        for m in runs:
+            best = max(by_run[m][layer] for layer in layers)
+            for layer in layers:
+                wins[layer] += by_run[m][layer] == best
+        stats = [
+            {
+                "layer": layer,
+                "mean": statistics.fmean(v),
+                "sd": statistics.stdev(v),
+                "min": min(v),
+                "max": max(v),
+                "top_in": wins[layer],
+            }
+            for layer, v in values.items()
+        ]
+        stats.sort(key=lambda x: -x["mean"])
+        out.append({"model": group, "runs": runs, "layers": stats})
+    return out
+
+
 def findings(
     summary: pl.DataFrame,
     config: Mapping[str, Any],
@@ -389,6 +423,7 @@ def findings(
                 )
             pair_out.append({"reference": a, "other": b, "layers": changes})
         out["datasets"][dataset] = {
+            "seeds": _across_seeds(rows, config),
             "chance_accuracy": chance,
             "n_test": _first(rows, "n_test"),
             "per_model": per_model,
@@ -624,6 +659,29 @@ def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def seed_sentence(entry: Mapping[str, Any]) -> str:
+    """The spread between training runs of one model trained once per seed, and whether its runs agree on
+    the top layer."""
+    n = len(entry["runs"])
+    parts = [
+        f"{x['layer']} {_pct(x['mean'])} (sd {100 * x['sd']:.1f} points, {_pct(x['min'])}–{_pct(x['max'])})"
+        for x in entry["layers"]
+    ]
+    top = entry["layers"][0]
+    if top["top_in"] == n:
+        agree = f"{top['layer']} scored highest in every run"
+    else:
+        tops = [f"{x['layer']} in {x['top_in']}" for x in entry["layers"] if x["top_in"]]
+        agree = (
+            f"the runs disagree on the top layer (highest: {', '.join(tops)} of {n} runs), so a single run's "
+            "ranking of these layers says little about the recipe"
+        )
+    return (
+        f"{entry['model']}, trained {n} times (train.seeds; runs {', '.join(entry['runs'])}): linear-probe "
+        f"accuracy across runs, mean (sd, range): {'; '.join(parts)}; {agree}."
+    )
+
+
 def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per dataset: ``models`` (a sentence per model, models at chance first), ``best`` (one sentence) and
     ``pairs`` (title and sentences per pair; empty when no two models form a pair)."""
@@ -641,7 +699,8 @@ def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             for p in f["pairs"]
         ]
         out[dataset] = {
-            "models": [model_sentence(e, dataset, chance) for e in f["per_model"]],
+            "models": [model_sentence(e, dataset, chance) for e in f["per_model"]]
+            + [seed_sentence(e) for e in f.get("seeds") or []],
             "best": best_sentence(f["best"], dataset, f.get("models", len(f["per_model"]))),
             "pairs": pairs,
         }
