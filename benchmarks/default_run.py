@@ -66,7 +66,8 @@ def run(folder: Path, config: Path, cores: int, numba_cache: str | None, nice: i
 
 
 def jobs(folder: Path) -> list[Job]:
-    """One entry per job: metadata records of a job's outputs share its rule, start and end."""
+    """One entry per job: the metadata records of a job's outputs share its rule, hash and log (their
+    start times differ by microseconds)."""
     seen: dict[tuple, Job] = {}
     for path in (folder / ".snakemake" / "metadata").iterdir():
         try:
@@ -75,10 +76,10 @@ def jobs(folder: Path) -> list[Job]:
             continue
         if record.get("starttime") is None or record.get("endtime") is None:
             continue
-        key = (record["rule"], record["starttime"], record.get("job_hash"))
         log = (record.get("log") or [None])[0]
-        seen.setdefault(key, Job(record["rule"], record["starttime"], record["endtime"], log))
-        del path  # base64 of the output's path; not needed
+        key = (record["rule"], record.get("job_hash"), log)
+        job = seen.setdefault(key, Job(record["rule"], record["starttime"], record["endtime"], log))
+        job.start, job.end = min(job.start, record["starttime"]), max(job.end, record["endtime"])
     return sorted(seen.values(), key=lambda j: j.start)
 
 
