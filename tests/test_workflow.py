@@ -27,6 +27,32 @@ def test_default_config_dag_builds(tmp_path):
     assert counts["train_model"] == sum(1 for m in config["models"].values() if m.get("train"))
     assert counts["embed_features"] == n_layers * len(config["analyses"]["embeddings"])
     assert counts["class_variance"] == n_layers
+    # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
+    assert "html_table" not in counts
+    assert counts["layer_tables"] == n_layers and counts["study_tables"] == 1
+
+
+def test_the_longest_chain_goes_first(tmp_path):
+    """train > export > extract > every other rule (issue 22: analyses of the pretrained models ran
+    while training, the longest chain, waited)."""
+    out = snakemake(tmp_path, "--dry-run", "--cores", "2", "--configfile", str(DEFAULT_CONFIG)).stdout
+    priorities: dict[str, set[int]] = {}
+    for block in out.split("\nrule ")[1:] + out.split("\nlocalrule ")[1:]:
+        rule = block.split(":", 1)[0].strip()
+        found = [
+            int(line.split(":")[1]) for line in block.splitlines() if line.strip().startswith("priority:")
+        ]
+        priorities.setdefault(rule, set()).update(found or [0])
+    assert priorities["train_model"] == {30} and priorities["export_model"] == {20}
+    assert priorities["extract_features"] == {10}
+    assert (
+        max(
+            max(p)
+            for r, p in priorities.items()
+            if r not in {"train_model", "export_model", "extract_features"}
+        )
+        == 0
+    )
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):

@@ -95,16 +95,24 @@ def most_confused_pairs(counts: np.ndarray, class_names: Sequence[str], k: int =
 def pairs_panel(ax: Axes, pairs: pl.DataFrame, title: str) -> None:
     """``most_confused_pairs`` as a table drawn on ``ax`` (axes hidden)."""
     ax.set_axis_off()
-    cells = [[t, p, str(n), f"{100 * x:.0f}%"] for t, p, n, x in pairs.iter_rows()]
-    if not cells:
+    if pairs.height == 0:
+        ax.set_title(title, fontsize=8)
         ax.text(0.5, 0.5, "no confusions", ha="center", va="center", transform=ax.transAxes)
         return
+    # Names longer than the panel holds are cut with an ellipsis (said, not clipped by the cell): the
+    # panel's width in characters of the table's font, less the two number columns.
+    fig = ax.get_figure()
+    chars = ax.get_position().width * fig.get_figwidth() * 72 / (0.55 * 7)
+    room = max(8, int((chars - 16) / 2))
+    cut = lambda name: name if len(name) <= room else name[: room - 1] + "…"  # noqa: E731
+    cells = [[cut(t), cut(p), str(n), f"{100 * x:.0f}%"] for t, p, n, x in pairs.iter_rows()]
+    labels = ["true", "predicted as", "n", "% of true"]
     # Inside the axes (bbox), so that constrained layout sees no table running past them.
-    widths = [max(len(str(r[i])) for r in [pairs.columns, *cells]) + 2 for i in range(len(pairs.columns))]
+    widths = [max(len(str(r[i])) for r in [labels, *cells]) + 2 for i in range(len(labels))]
     height = min(1.0, 0.05 * (len(cells) + 1))
     table = ax.table(
         cellText=cells,
-        colLabels=list(pairs.columns),
+        colLabels=labels,
         cellLoc="left",
         colWidths=[w / sum(widths) for w in widths],
         bbox=[0, 1 - height, 1, height],

@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from layeratlas import plots
 from layeratlas.data.datasets import SPLITS, select_split
 from layeratlas.finite import require_finite
 from layeratlas.io import Pathish, atomic_path, read_json, write_json, write_parquet, write_table
-from layeratlas.plots import classes as class_plots
-from layeratlas.plots import embeddings as embedding_plots
-from layeratlas.plots import layers as layer_plots
+
+# Figures (matplotlib) and the analyses are imported by the steps that use them: a job pays only for what
+# it runs (neural collapse, cluster quality and the summary draw nothing; tests/test_imports.py).
 
 log = logging.getLogger("layeratlas")
 
@@ -67,7 +66,9 @@ def embed_features(
 ) -> None:
     """2-D map of one layer's features (``spec``: the model's config, to mark ImageNet weights used as
     they are in the title)."""
+    from layeratlas import plots
     from layeratlas.analysis.embeddings import embed, embedding_table, fitted_on
+    from layeratlas.plots import embeddings as embedding_plots
 
     features, index, class_names = load_layer(features_dir, dataset_dir, layer, split)
     labels = index["label"].to_numpy()
@@ -114,7 +115,9 @@ def class_variance(
     seed: int = 0,
 ) -> None:
     """Intra- and inter-class variances of one layer; the ratio's bootstrap interval with ``resamples``."""
+    from layeratlas import plots
     from layeratlas.analysis import variance
+    from layeratlas.plots import classes as class_plots
 
     features, index, class_names = load_layer(features_dir, dataset_dir, layer, split)
     v = variance.class_variances(features, index["label"].to_numpy())
@@ -221,8 +224,10 @@ def layer_probes(
     ``predictions``: every classifier's test predictions (per image). The summary gets each accuracy's
     Wilson interval and, with ``resamples``, each macro-F1's bootstrap interval over test images.
     """
+    from layeratlas import plots
     from layeratlas.analysis.probes import probe_classifiers
     from layeratlas.analysis.stats import macro_f1_interval
+    from layeratlas.plots import classes as class_plots
 
     data = _split_arrays(features_dir, layer)
     class_names = read_json(Path(dataset_dir) / "dataset.json")["class_names"]
@@ -405,6 +410,9 @@ def plot_metrics_vs_depth(
 ) -> None:
     """Metrics versus depth of one model; ``training_metrics`` (its training run's metrics.json, where
     it was trained) adds the network's own test accuracy as a reference line."""
+    from layeratlas import plots
+    from layeratlas.plots import layers as layer_plots
+
     reference = {}
     if training_metrics is not None and Path(training_metrics).is_file():
         metrics = read_json(training_metrics)
@@ -424,7 +432,9 @@ def dataset_cka(
     figure: Pathish,
 ) -> None:
     """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``."""
+    from layeratlas import plots
     from layeratlas.analysis.cka import cka_matrix, layer_labels
+    from layeratlas.plots import layers as layer_plots
 
     arrays: dict[str, np.ndarray] = {}
     ids_ref = None
@@ -469,6 +479,8 @@ def dataset_cka(
 
 def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:
     """The layer x layer block of one model from the dataset's CKA table."""
+    from layeratlas import plots
+    from layeratlas.plots import layers as layer_plots
 
     frame = pl.read_parquet(table).filter((pl.col("model_a") == model) & (pl.col("model_b") == model))
     lookup = {(a, b): v for a, b, v in frame.select("layer_a", "layer_b", "cka").iter_rows()}
@@ -491,7 +503,9 @@ def layer_linear_adam(
 ) -> None:
     """A linear layer trained with Adam on train, train/test accuracy per epoch (seed report 002); the
     last epoch's test predictions per image, and its accuracy's Wilson interval."""
+    from layeratlas import plots
     from layeratlas.analysis.probes import fit_linear_adam, prediction_table
+    from layeratlas.plots import layers as layer_plots
 
     data = _split_arrays(features_dir, layer)
     (x_tr, y_tr), (x_te, y_te) = data["train"], data["test"]
@@ -521,7 +535,9 @@ def layer_linear_adam(
 
 def pixel_baselines(dataset: str, dataset_dir: Pathish, table: Pathish, figure: Pathish) -> None:
     """Nearest class mean (L1, L2) on raw pixels: train means, test scores; the class-mean image grid."""
+    from layeratlas import plots
     from layeratlas.analysis.probes import probe_classifiers
+    from layeratlas.plots import classes as class_plots
 
     dataset_dir = Path(dataset_dir)
     images = np.load(dataset_dir / "images.npy", mmap_mode="r")
@@ -573,6 +589,8 @@ def thumbnail_map(
 ) -> None:
     """The embedding's map: every point as a small class-coloured dot, and a seeded sample of at most
     ``max_points`` of them (at most THUMBNAILS_PER_CLASS of each class) drawn as their images."""
+    from layeratlas import plots
+    from layeratlas.plots import embeddings as embedding_plots
 
     full = pl.read_parquet(embedding)
     labels = full["label"].to_numpy()

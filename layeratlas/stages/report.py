@@ -8,16 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from layeratlas import plots
 from layeratlas.io import Pathish, read_json, write_json, write_table
-from layeratlas.plots import atlas as atlas_plots
-from layeratlas.plots import compare as compare_plots
-from layeratlas.plots import layers as layer_plots
-from layeratlas.report import front_page, tables
+
+# Figures (matplotlib), the front page and the tables are imported by the steps that use them: a job
+# that renders tables or the front page does not pay for matplotlib's import (tests/test_imports.py).
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +34,11 @@ def atlas(
     depth_figure: Pathish,
 ) -> None:
     """``maps``: "model/layer" -> embedding parquet of ``method``; ``summary``: the summary .parquet."""
+    from layeratlas import plots
+    from layeratlas.plots import atlas as atlas_plots
+    from layeratlas.plots import layers as layer_plots
+    from layeratlas.report import front_page
+
     rows = pl.read_parquet(summary).filter(pl.col("dataset") == dataset)
     accuracy = {}
     if "linear_probe_accuracy" in rows.columns:
@@ -82,6 +84,10 @@ def compare_pair(
     inter_figure: Pathish,
 ) -> None:
     """The two models ``names`` at ``layer``: maps on shared axes, grouped intra bars, inter heatmaps."""
+    from layeratlas import plots
+    from layeratlas.plots import compare as compare_plots
+    from layeratlas.report import front_page
+
     where = f"{layer} on {dataset}"
     name = front_page.EMBEDDING_NAMES.get(method, method)
     fig = compare_plots.maps_side_by_side(
@@ -114,7 +120,11 @@ def dataset_overview(
 ) -> None:
     """Class counts per split (a table and its HTML page) and a grid of the first ``per_class`` images of
     every class (rows: classes)."""
+    import matplotlib.pyplot as plt
+
+    from layeratlas import plots
     from layeratlas.data.datasets import load_dataset
+    from layeratlas.report import tables
 
     ds = load_dataset(dataset_dir)
     index = ds.index()
@@ -162,7 +172,20 @@ def dataset_overview(
 
 
 def html_table(source: Pathish, page: Pathish, title: str, note: str = "") -> None:
+    from layeratlas.report import tables
+
     tables.write_table_html(source, page, title, note)
+
+
+def html_tables(sources: Sequence[Pathish], pages: Sequence[Pathish], titles: Sequence[str]) -> None:
+    """Several tables' pages in one process (rules layer_tables, study_tables): ``sources[i]`` ->
+    ``pages[i]`` titled ``titles[i]``."""
+    from layeratlas.report import tables
+
+    if not len(sources) == len(pages) == len(titles):
+        raise ValueError(f"{len(sources)} tables, {len(pages)} pages and {len(titles)} titles")
+    for source, page, title in zip(sources, pages, titles, strict=True):
+        tables.write_table_html(source, page, title)
 
 
 def write_front_page(
@@ -181,6 +204,8 @@ def write_front_page(
     ``comparisons``: results/summary/comparisons.parquet (the paired tests), when built; ``training``:
     model -> results/training/{model}/metrics.json of the trained models; ``built``: what the report's
     comparisons category holds ("tests", "pairs"), for the links."""
+    from layeratlas.report import front_page
+
     frame = pl.read_parquet(summary)
     found = front_page.findings(
         frame,

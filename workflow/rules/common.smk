@@ -398,16 +398,8 @@ TABLE_WORDS = {
 }
 
 
-def table_source(wildcards):
-    """The file an HTML table page renders: results/<table>.json for training metrics, else .tsv."""
-    parts = wildcards.table.split("/")
-    json = parts[0] == "training" and parts[-1] == "metrics"
-    return f"results/{wildcards.table}.{'json' if json else 'tsv'}"
-
-
-def report_tables():
-    """The result tables a user is pointed to, as paths under results/ without suffix."""
-    tables = ["summary/layers"] if has_summary() else []
+def layer_tables():
+    """The names of a layer's result tables a user is pointed to (the analyses switched on)."""
     per_layer = [("probes", ANALYSES["probes"]["enabled"]), ("cluster_quality", ANALYSES["cluster_quality"])]
     per_layer += [
         ("neural_collapse", ANALYSES["neural_collapse"]),
@@ -417,10 +409,14 @@ def report_tables():
         ("intra_class_variance", ANALYSES["variance"]),
         ("inter_class_variance", ANALYSES["variance"]),
     ]
+    return [name for name, on in per_layer if on]
+
+
+def study_tables():
+    """The other result tables a user is pointed to (summary, per dataset, training, inspection,
+    robustness), as paths under results/ without suffix."""
+    tables = ["summary/layers"] if has_summary() else []
     for dataset in DATASETS:
-        for model in MODELS:
-            for layer in LAYERS[model]:
-                tables += [f"analysis/{dataset}/{model}/{layer}/{t}" for t, on in per_layer if on]
         tables += [f"analysis/{dataset}/cka"] if ANALYSES["cka"] else []
         tables += [f"analysis/{dataset}/pixels/nearest_class_mean"] if ANALYSES["pixel_baselines"] else []
     tables += [f"training/{m}/metrics" for m in MODELS if trained(m)]
@@ -433,6 +429,38 @@ def report_tables():
         tables += ["robustness/accuracy", "robustness/corruption_summary"]
         tables += [f"robustness/{m}/drift" for m in ROBUST_LAYERS]
     return tables
+
+
+def report_tables():
+    """The result tables a user is pointed to, as paths under results/ without suffix. Their HTML pages
+    are rendered a layer at a time (rule layer_tables) and the rest in one job (rule study_tables)."""
+    tables = [
+        f"analysis/{dataset}/{model}/{layer}/{t}"
+        for dataset in DATASETS
+        for model in MODELS
+        for layer in LAYERS[model]
+        for t in layer_tables()
+    ]
+    return study_tables() + tables
+
+
+def _table_page(table):
+    """results/report/tables/<table>.html with its place in the report (report() of one page)."""
+    category, subcategory, labels, _ = _table_report(table)
+    return report(
+        f"results/report/tables/{table}.html",
+        caption="../report/html_table.rst",
+        category=category,
+        subcategory=subcategory,
+        labels=labels,
+    )
+
+
+def table_source(table):
+    """The file an HTML table page renders: results/<table>.json for training metrics, else .tsv."""
+    parts = table.split("/")
+    json = parts[0] == "training" and parts[-1] == "metrics"
+    return f"results/{table}.{'json' if json else 'tsv'}"
 
 
 def report_pairs():

@@ -9,6 +9,8 @@ rule export_model:
         "logs/export_model/{model}.log",
     benchmark:
         "results/benchmarks/export_model/{model}.tsv"
+    # after training, before every analysis (the critical path; see train_model)
+    priority: 20
     conda:
         "../envs/layeratlas.yaml"
     threads: 1

@@ -10,6 +10,8 @@ rule extract_features:
         "logs/extract_features/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/extract_features/{dataset}/{model}.tsv"
+    # after export, before every analysis (the critical path; see train_model)
+    priority: 10
     conda:
         "../envs/layeratlas.yaml"
     threads: 2

@@ -127,30 +127,47 @@ rule dataset_overview:
         "../../scripts/dataset_overview.py"
 
 
-rule html_table:
+# Every table a user is pointed to as a readable page (layeratlas.report.tables): a layer's tables in one
+# job, the rest in another; a job per page cost a process start (~2 s) for milliseconds of rendering.
+LAYER_TABLE = "analysis/{dataset}/{model}/{layer}/"
+
+
+rule layer_tables:
     input:
-        table_source,
+        [table_source(LAYER_TABLE + t) for t in layer_tables()],
     output:
-        report(
-            "results/report/tables/{table}.html",
-            caption="../report/html_table.rst",
-            category=lambda wildcards: _table_report(wildcards.table)[0],
-            subcategory=lambda wildcards: _table_report(wildcards.table)[1],
-            labels=lambda wildcards: _table_report(wildcards.table)[2],
-        ),
+        [_table_page(LAYER_TABLE + t) for t in layer_tables()],
     log:
-        "logs/html_table/{table}.log",
-    wildcard_constraints:
-        table="[A-Za-z0-9_./-]+",
+        "logs/layer_tables/{dataset}/{model}/{layer}.log",
     conda:
         "../envs/layeratlas.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        title=lambda wildcards: _table_report(wildcards.table)[3],
+        titles=lambda wildcards: [
+            _table_report(LAYER_TABLE.format(**wildcards) + t)[3] for t in layer_tables()
+        ],
     script:
-        "../../scripts/html_table.py"
+        "../../scripts/html_tables.py"
+
+
+rule study_tables:
+    input:
+        [table_source(t) for t in study_tables()],
+    output:
+        [_table_page(t) for t in study_tables()],
+    log:
+        "logs/study_tables.log",
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        titles=[_table_report(t)[3] for t in study_tables()],
+    script:
+        "../../scripts/html_tables.py"
 
 
 rule comparisons_table:

@@ -18,6 +18,9 @@ rule train_model:
         "logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    # The longest chain (train -> export -> extract -> analyses) starts first: without priorities Snakemake
+    # ran the pretrained models' analyses while training waited (issue 22).
+    priority: 30
     conda:
         "../envs/layeratlas.yaml"
     threads: 2

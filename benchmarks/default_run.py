@@ -1,0 +1,176 @@
+"""The README's first command, measured: the default config run end to end in a fresh folder.
+
+    python benchmarks/default_run.py                      # run config/config.yaml in a fresh folder
+    python benchmarks/default_run.py --numba-cache fresh  # with an empty numba cache (a fresh machine)
+    python benchmarks/default_run.py --run DIR            # only read a finished run in DIR
+
+Prints the wall time and CPU seconds (user + sys of Snakemake and every job), the job count, the sum of
+the jobs' seconds (from Snakemake's metadata, .snakemake/metadata: one record per output file, with the
+job's start and end), the most expensive rules and, per rule, the share of a job's seconds spent before
+its first line of work: Snakemake's preparation, the interpreter's start and the imports, up to the
+"work starts" line that `layeratlas.logs.log_to_file` writes into every job's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK_STARTS = re.compile(r"work starts at ([0-9.]+) \(epoch s\); interpreter started ([0-9.]+) s before")
+
+
+@dataclass
+class Job:
+    rule: str
+    start: float
+    end: float
+    log: str | None
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def run(folder: Path, config: Path, cores: int, numba_cache: str | None, nice: int) -> tuple[float, float]:
+    """Run the workflow in ``folder``; (wall seconds, CPU seconds of Snakemake and all its jobs)."""
+    env = dict(os.environ)
+    if numba_cache:
+        env["NUMBA_CACHE_DIR"] = numba_cache
+    command = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(folder)]
+    command += ["--configfile", str(config), "--cores", str(cores), "--resources", "gpu=1"]
+    command += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--quiet", "rules"]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def jobs(folder: Path) -> list[Job]:
+    """One entry per job: the metadata records of a job's outputs share its rule, hash and log (their
+    start times differ by microseconds)."""
+    seen: dict[tuple, Job] = {}
+    for path in (folder / ".snakemake" / "metadata").iterdir():
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("starttime") is None or record.get("endtime") is None:
+            continue
+        log = (record.get("log") or [None])[0]
+        key = (record["rule"], record.get("job_hash"), log)
+        job = seen.setdefault(key, Job(record["rule"], record["starttime"], record["endtime"], log))
+        job.start, job.end = min(job.start, record["starttime"]), max(job.end, record["endtime"])
+    return sorted(seen.values(), key=lambda j: j.start)
+
+
+def startup(folder: Path, job: Job) -> tuple[float, float] | None:
+    """(seconds from Snakemake's start of the job to its first line of work, of which the interpreter's
+    own start and imports), from the job log's "work starts" line; None when the log has none."""
+    if not job.log:
+        return None
+    try:
+        with open(folder / job.log) as f:
+            head = f.read(4000)
+    except OSError:
+        return None
+    if not (match := WORK_STARTS.search(head)):
+        return None
+    work, interpreter = float(match[1]), float(match[2])
+    return work - job.start, interpreter
+
+
+def summary(folder: Path, wall: float | None, cpu: float | None) -> str:
+    found = jobs(folder)
+    lines = []
+    if wall is not None:
+        lines.append(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)")
+    if cpu is not None:
+        lines.append(f"CPU seconds (user + sys, Snakemake and every job): {cpu:.0f} s")
+    else:
+        span = max(j.end for j in found) - min(j.start for j in found)
+        lines.append(f"first job start to last job end: {span:.0f} s ({span / 60:.1f} min)")
+    total = sum(j.seconds for j in found)
+    lines.append(f"jobs: {len(found)}; job-second sum: {total:.0f} s")
+    by_rule: dict[str, list[Job]] = defaultdict(list)
+    for job in found:
+        by_rule[job.rule].append(job)
+    ranked = sorted(by_rule.items(), key=lambda item: -sum(j.seconds for j in item[1]))
+    lines.append("five most expensive rules (job-seconds):")
+    for rule, js in ranked[:5]:
+        s = sum(j.seconds for j in js)
+        lines.append(f"  {rule}: {len(js)} jobs, {s:.0f} s ({s / len(js):.1f} s/job)")
+    lines.append("every rule: jobs, s/job, median share before the first line of work (of which interpreter")
+    lines.append("start + imports, median s; the rest is Snakemake's preparation of the job):")
+    measured = []
+    for rule, js in ranked:
+        pre = [(p, j.seconds) for j in js if (p := startup(folder, j))]
+        s = sum(j.seconds for j in js)
+        text = f"  {rule:<24} {len(js):>3} x {s / len(js):5.1f} s"
+        if pre:
+            shares = [p[0] / max(seconds, 1e-9) for p, seconds in pre]
+            text += f"   before work {100 * statistics.median(shares):3.0f}%"
+            text += f" (median {statistics.median(p[0] for p, _ in pre):.1f} s,"
+            text += f" interpreter + imports {statistics.median(p[1] for p, _ in pre):.1f} s)"
+            measured += [(p[0], seconds) for p, seconds in pre]
+        lines.append(text)
+    if measured:
+        before = sum(p for p, _ in measured)
+        lines.append(
+            f"all jobs with a 'work starts' line ({len(measured)}): {before:.0f} of "
+            f"{sum(s for _, s in measured):.0f} job-seconds before the first line of work "
+            f"({100 * before / sum(s for _, s in measured):.0f}%)"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--run", type=Path, help="only read the finished run in this folder")
+    parser.add_argument("--folder", type=Path, help="run here (default: a fresh temporary folder)")
+    parser.add_argument("--configfile", type=Path, default=ROOT / "config" / "config.yaml")
+    parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--nice", type=int, default=0, help="run Snakemake under nice -n N")
+    parser.add_argument(
+        "--numba-cache",
+        default=None,
+        help="NUMBA_CACHE_DIR for the run; 'fresh': an empty one (default: the user's, as the README's)",
+    )
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if args.run:
+        print(f"run: {args.run} (read only)")
+        print(summary(args.run, None, None))
+        return
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="layeratlas-default-run-"))
+    numba_cache = args.numba_cache
+    if numba_cache == "fresh":
+        numba_cache = tempfile.mkdtemp(prefix="layeratlas-numba-")
+    cache = numba_cache or "default"
+    print(f"run: {folder}; config {args.configfile}; {args.cores} cores; numba cache {cache}")
+    wall, cpu = run(folder, args.configfile, args.cores, numba_cache, args.nice)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(summary(folder, wall, cpu))
+
+
+if __name__ == "__main__":
+    main()
