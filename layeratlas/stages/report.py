@@ -171,12 +171,6 @@ def dataset_overview(
     plots.save_figure(fig, grid)
 
 
-def html_table(source: Pathish, page: Pathish, title: str, note: str = "") -> None:
-    from layeratlas.report import tables
-
-    tables.write_table_html(source, page, title, note)
-
-
 def html_tables(sources: Sequence[Pathish], pages: Sequence[Pathish], titles: Sequence[str]) -> None:
     """Several tables' pages in one process (rules layer_tables, study_tables): ``sources[i]`` ->
     ``pages[i]`` titled ``titles[i]``."""

@@ -188,9 +188,9 @@ rule comparisons_table:
         mem_mb=1000,
         runtime=5,
     params:
-        title="Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)",
+        titles=["Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)"],
     script:
-        "../../scripts/html_table.py"
+        "../../scripts/html_tables.py"
 
 
 rule front_page:
