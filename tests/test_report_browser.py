@@ -71,6 +71,13 @@ def test_report_renders_front_page_summary_table_and_a_figure(browser, tiny_run)
 
     assert _wait_for(lambda: wide_image("#layeratlas-front .la-atlas img"))
     assert _wait_for(lambda: wide_image("#layeratlas-front .la-depth img"))
+    # The text wraps inside the content pane: nothing runs past its right edge (the rule graph that shares
+    # the landing row with the page once pushed the findings off-screen).
+    pane, row = browser.execute_script(
+        "const row = document.getElementById('layeratlas-front').closest('div.grow.flex.gap-3');"
+        "return [row.parentElement.clientWidth, row.scrollWidth];"
+    )
+    assert row <= pane, f"the front page is {row} px wide in a {pane} px pane"
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report-front-page.png"))
 

@@ -765,7 +765,11 @@ STYLE = """<style>
    window, and keeps the landing text narrow (max-w-lg): start at the top, widen the text for the atlas.
    The style lives only while this page is shown. */
 div.grow.flex.items-center.justify-center.h-screen { align-items: flex-start; justify-content: flex-start; }
-div.prose.max-w-lg { max-width: 80rem; }
+div.prose.max-w-lg { max-width: min(80rem, 100%); }
+/* The landing text shares a row with the rule graph: wrap, so the page takes the pane's width and the
+   graph goes below it, instead of both running past the pane's right edge. */
+div.grow.flex.gap-3.p-3.items-start { flex-wrap: wrap; min-width: 0; width: 100%; }
+div.grow.flex.gap-3.p-3.items-start > div.py-2 { flex: 1 1 100%; min-width: 0; }
 #layeratlas-front h2 { margin-top: 0.5em; }
 #layeratlas-front p.la-how { font-size: 0.85em; color: #555; }
 #layeratlas-front div.la-scroll { max-width: 100%; overflow-x: auto; }
