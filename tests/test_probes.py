@@ -12,11 +12,11 @@ from threadpoolctl import threadpool_limits
 
 from layeratlas.analysis.probes import (
     CLASSIFIERS,
+    fit_linear_adam,
     knn_predict_all,
     nearest_class_mean,
     predict_nearest_mean,
     probe_classifiers,
-    train_linear_adam,
 )
 
 
@@ -101,11 +101,11 @@ def test_bad_input_is_refused_with_names():
 
 def test_adam_linear_layer_learns_separable_data_and_is_seeded():
     (xtr, ytr), _, (xte, yte) = _splits(spread=0.5)
-    history = train_linear_adam(xtr, ytr, xte, yte, epochs=15, lr=0.05, seed=1)
+    history = fit_linear_adam(xtr, ytr, xte, yte, epochs=15, lr=0.05, seed=1).history
     assert history["epoch"].to_list() == list(range(1, 16))
     assert history["test_accuracy"][-1] == 1.0
     assert history["train_loss"][-1] < history["train_loss"][0]
-    again = train_linear_adam(xtr, ytr, xte, yte, epochs=15, lr=0.05, seed=1)
+    again = fit_linear_adam(xtr, ytr, xte, yte, epochs=15, lr=0.05, seed=1).history
     assert history.equals(again)
 
 

@@ -518,31 +518,10 @@ def _probe(data: _Splits, options: ProbeOptions) -> ProbeResults:
     )
 
 
-def train_linear_adam(
-    train: np.ndarray,
-    train_labels: np.ndarray,
-    test: np.ndarray,
-    test_labels: np.ndarray,
-    *,
-    epochs: int = 30,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    seed: int = 0,
-) -> pl.DataFrame:
-    """Train one linear layer with Adam on standardised features (the protocol of seed report 002).
-
-    Returns one row per epoch: epoch, train_loss (mean over the epoch's batches), train_accuracy and
-    test_accuracy (both measured after the epoch).
-    """
-    return fit_linear_adam(
-        train, train_labels, test, test_labels, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed
-    ).history
-
-
 @dataclass(frozen=True)
 class AdamResult:
-    """:func:`train_linear_adam`'s history, and the last epoch's test predictions and softmax
-    probability of the predicted class."""
+    """:func:`fit_linear_adam`'s history (one row per epoch: epoch, train_loss, train_accuracy,
+    test_accuracy), and the last epoch's test predictions and softmax probability of the predicted class."""
 
     history: pl.DataFrame
     test_prediction: np.ndarray
@@ -560,7 +539,9 @@ def fit_linear_adam(
     batch_size: int = 64,
     seed: int = 0,
 ) -> AdamResult:
-    """:func:`train_linear_adam` keeping the last epoch's test predictions (for paired tests)."""
+    """Train one linear layer with Adam on standardised features (the protocol of seed report 002): the
+    history per epoch (train_loss: mean over the epoch's batches; accuracies measured after the epoch) and
+    the last epoch's test predictions (for paired tests)."""
     import torch
 
     # Batches of 64 rows are microseconds of arithmetic: extra intra-op threads only synchronise, and

@@ -159,7 +159,7 @@ def _linear_adam(
     train: np.ndarray, labels: np.ndarray, options: Mapping[str, Any], seed: int
 ) -> Callable[[np.ndarray], np.ndarray]:
     """One linear layer trained with Adam on standardised features (seed report 002's classifier; the
-    protocol of ``layeratlas.analysis.probes.train_linear_adam``): the predictor after the last epoch."""
+    protocol of ``layeratlas.analysis.probes.fit_linear_adam``): the predictor after the last epoch."""
     import torch
 
     classes, y = np.unique(labels, return_inverse=True)
