@@ -613,7 +613,7 @@ def report_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
     embedding that is not computed."""
     models = config.get("models") or {}
     for i, pair in enumerate((config.get("report") or {}).get("pairs") or []):
-        where = f"report.pairs[{i}]"
+        where = key_path(("report", "pairs", i))
         for name in pair:
             if name not in models:
                 close = difflib.get_close_matches(str(name), list(models), n=1)
@@ -627,7 +627,7 @@ def report_key_errors(config: Mapping[str, Any]) -> Iterator[str]:
         chosen, computed = explorer.get("embedding"), list(analyses.get("embeddings") or [])
         if chosen is not None and computed and chosen not in computed:
             yield (
-                f"analyses.explorer.embedding is {chosen!r} but analyses.embeddings computes only "
+                f"analyses.explorer.embedding: {chosen!r} is not computed; analyses.embeddings computes only "
                 f"{', '.join(computed)}: choose one of those, add {chosen!r} to analyses.embeddings, "
                 "or set analyses.explorer.enabled: false"
             )

@@ -134,7 +134,7 @@ def test_default_config_is_valid_and_gets_defaults(raw):
         ),
         (
             lambda c: c.setdefault("analyses", {}).update(embeddings=["pca"], explorer={"embedding": "umap"}),
-            "analyses.explorer.embedding is 'umap' but analyses.embeddings computes only pca",
+            "analyses.explorer.embedding: 'umap' is not computed; analyses.embeddings computes only pca",
         ),
         (
             lambda c: c["models"]["small_cnn"].update(sweep={"train.lr": [0.1, -2]}),

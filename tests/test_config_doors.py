@@ -2,9 +2,11 @@
 (workflow/rules/common.smk) both call ``layeratlas.checks.check_config``, so they agree by construction;
 this checks what each door shows. Valid configs are mutated (a type flipped, NaN or infinity, a negative
 number, an unknown key, a misspelt key, a key given twice, at every level; a value beyond what the
-dataset's size allows: t-SNE perplexity, UMAP n_neighbors, kNN k, thumbnail and explorer caps) and each
-mutant must be either accepted by both doors or refused by both with the same lines, one of which names
-the mutated key (size mutants must be refused); no other exception and no traceback, whatever the input.
+dataset's size allows: t-SNE perplexity, UMAP n_neighbors, kNN k, thumbnail and explorer caps; a report
+key that cannot resolve: a pair naming an unknown model or one model twice, an explorer embedding not
+computed) and each mutant must be either accepted by both doors or refused by both with the same lines,
+one of which names the mutated key (size and report mutants must be refused); no other exception and no
+traceback, whatever the input.
 
 The counts of mutants tried and refused are printed at the end of the module (``pytest -s``) and
 written to ``door_counts.json`` in pytest's temporary folder."""
@@ -65,11 +67,35 @@ SIZE_MUTANTS = st.one_of(
 )
 
 
+# The report's keys (issue 23, item 3): a pair naming a model the config lacks or a model with itself, and
+# an explorer embedding that is not computed; each must be refused naming the key.
+REPORT_MUTANTS = st.sampled_from(["unknown pair", "self pair", "explorer embedding"])
+MUST_REFUSE = ("size", "report")
+
+
+def _report_mutant(config: dict, which: str, draw: st.DrawFn) -> tuple:
+    models = list(config["models"])
+    if which == "explorer embedding":
+        analyses = config.setdefault("analyses", {})
+        analyses["embeddings"] = ["pca"]
+        analyses["explorer"] = {**(analyses.get("explorer") or {}), "enabled": True, "embedding": "umap"}
+        return ("analyses", "explorer", "embedding")
+    first = draw(st.sampled_from(models))
+    second = first if which == "self pair" else draw(st.sampled_from(["nope", f"{first}x", "resnet50"]))
+    pairs = config.setdefault("report", {}).setdefault("pairs", [])
+    pairs.append([first, second])
+    return ("report", "pairs", len(pairs) - 1)
+
+
 @st.composite
 def mutants(draw: st.DrawFn) -> tuple[str, tuple, str]:
     """(YAML text, the mutated key path, the kind of mutation)."""
     config = copy.deepcopy(draw(st.sampled_from(RAW)))
-    kind = draw(st.sampled_from(["flip", "nonfinite", "negative", "unknown", "misspelt", "twice", "size"]))
+    kinds = ["flip", "nonfinite", "negative", "unknown", "misspelt", "twice", *MUST_REFUSE]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "report":
+        path = _report_mutant(config, draw(REPORT_MUTANTS), draw)
+        return yaml.safe_dump(config, sort_keys=False), path, kind
     if kind == "size":  # a value the schema allows but the dataset's size cannot (issue 23, item 2)
         path, value = draw(SIZE_MUTANTS)
         analyses = config.setdefault("analyses", {})
@@ -166,7 +192,7 @@ def test_both_doors_agree_on_every_mutant(tmp_path_factory, capsys, mutant):
     code = main(["validate", str(file)])  # the user's door
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
-    assert snakefile_lines or kind != "size", f"{key_path(path)} beyond the dataset's size was accepted"
+    assert snakefile_lines or kind not in MUST_REFUSE, f"{kind} mutant {key_path(path)} was accepted"
     if not snakefile_lines:
         COUNTS["accepted"] += 1
         COUNTS["accepted_keys"].append(f"{kind} {key_path(path)} = {_get(yaml.safe_load(text), path)!r}")
