@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -225,3 +226,10 @@ def test_scores_and_confusion_match_scikit_learn_with_unseen_and_missing_classes
         assert _scores(y, pred) == pytest.approx((np.mean(y == pred), f1_score(y, pred, average="macro")))
         labels = np.union1d(y, pred)
         np.testing.assert_array_equal(confusion_matrix(y, pred, labels), sk_confusion(y, pred, labels=labels))
+
+
+def test_a_k_above_the_train_images_is_clipped_and_said_in_the_note():
+    (xtr, ytr), (xva, yva), (xte, yte) = _splits(0.5)
+    result = probe_classifiers(xtr, ytr, xva, yva, xte, yte, classifiers=["knn"], k=[1, 500, 700])
+    note = result.table.filter(pl.col("classifier") == "knn")["note"][0]
+    assert f"k 500, 700 clipped to {len(xtr)} (the train images)" in note

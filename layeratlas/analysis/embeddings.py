@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,8 @@ import polars as pl
 from sklearn.decomposition import PCA
 
 from layeratlas.analysis.variance import check_finite
+
+log = logging.getLogger("layeratlas")
 
 METHODS = ("pca", "tsne", "umap")
 
@@ -29,6 +32,14 @@ def _pre_reduce(features: np.ndarray, seed: int) -> np.ndarray:
     if d > _PRE_PCA_DIMS:
         features = PCA(n_components=min(_PRE_PCA_DIMS, n), random_state=seed).fit_transform(features)
     return np.ascontiguousarray(features, dtype=np.float64)
+
+
+def _neighbours(asked: int, m: int) -> int:
+    """UMAP's n_neighbors, at most m - 1 (validate refuses a written one; a default on a small set is
+    clipped, with a warning in the job's log)."""
+    if asked > m - 1:
+        log.warning("UMAP n_neighbors %d clipped to %d: m - 1 for %d points", asked, m - 1, m)
+    return min(asked, m - 1)
 
 
 def embed(
@@ -73,7 +84,10 @@ def embed(
     if method == "tsne":
         from openTSNE import TSNE  # lazy: only needed for t-SNE
 
-        perplexity = min(float(extra.pop("perplexity", 30)), (m - 1) / 3)
+        asked = float(extra.pop("perplexity", 30))
+        perplexity = min(asked, (m - 1) / 3)
+        if perplexity < asked:  # validate refuses a written one; a default on a small set is clipped
+            log.warning("t-SNE perplexity %g clipped to %.3g ((n - 1) / 3, n = %d)", asked, perplexity, m)
         tsne = TSNE(
             n_components=2,
             perplexity=perplexity,
@@ -89,7 +103,7 @@ def embed(
         deterministic = bool(extra.pop("deterministic", True))
         reducer = umap.UMAP(
             n_components=2,
-            n_neighbors=min(int(extra.pop("n_neighbors", 15)), m - 1),
+            n_neighbors=_neighbours(int(extra.pop("n_neighbors", 15)), m),
             min_dist=float(extra.pop("min_dist", 0.1)),
             # A fixed random_state makes UMAP single-threaded (and reproducible); without one it
             # uses n_jobs threads.

@@ -456,16 +456,11 @@ def _probe(data: _Splits, options: ProbeOptions) -> ProbeResults:
             both = knn_votes(train, y_tr, np.concatenate([_float32(val), _float32(test)]), options.k)
             best_k = max(both, key=lambda kk: (_scores(y_va, both[kk][0][: len(val)])[0], -kk))
             pred, share = both[best_k]
-            record(
-                name,
-                "k",
-                best_k,
-                None,
-                pred[: len(val)],
-                pred[len(val) :],
-                "train accuracy not computed",
-                share[len(val) :],
-            )
+            # a k above the train images is clipped to them (validate refuses one the user wrote): said here
+            clipped = sorted({int(k) for k in options.k if int(k) > len(train)})
+            said = f"; k {', '.join(map(str, clipped))} clipped to {len(train)} (the train images)"
+            note = "train accuracy not computed" + (said if clipped else "")
+            record(name, "k", best_k, None, pred[: len(val)], pred[len(val) :], note, share[len(val) :])
         elif name in ("ncm_l2", "ncm_l1"):
             metric = "euclidean" if name == "ncm_l2" else "manhattan"
             ids, means = nearest_class_mean(train, y_tr)
