@@ -162,11 +162,6 @@ def _value(row: Mapping[str, Any], column: str) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def wilson(correct: int, n: int) -> list[float]:
-    """95% Wilson interval of ``correct`` out of ``n``, the summary's method for accuracies."""
-    return list(wilson_interval(int(correct), int(n)))
-
-
 def _interval(row: Mapping[str, Any], column: str) -> list[float] | None:
     """The summary's ``<column>_ci_low/_ci_high``; for an accuracy without them, Wilson from n_test."""
     low, high = _value(row, f"{column}_ci_low"), _value(row, f"{column}_ci_high")
@@ -175,7 +170,7 @@ def _interval(row: Mapping[str, Any], column: str) -> list[float] | None:
     value, n = _value(row, column), _value(row, "n_test")
     if column.endswith("_accuracy") and value is not None and n:
         correct = _value(row, "linear_probe_correct") if column == PROBE else None
-        return wilson(round(value * n) if correct is None else int(correct), int(n))
+        return list(wilson_interval(round(value * n) if correct is None else int(correct), int(n)))
     return None
 
 
@@ -258,7 +253,7 @@ def _at_chance(
         n = training.get("n_test") or next((int(r["n_test"]) for r in mine if r.get("n_test")), None)
         accuracy = float(training["test_accuracy"])
         if n and not math.isnan(accuracy):
-            ci = wilson(round(accuracy * n), int(n))
+            ci = list(wilson_interval(round(accuracy * n), int(n)))
             if ci[0] <= chance:
                 return {
                     "why": "training",
