@@ -267,16 +267,21 @@ def _at_chance(
     return None
 
 
-def _cka(cka: pl.DataFrame | None, a: str, b: str, layer: str) -> float | None:
+def _cka(cka: pl.DataFrame | None, a: str, b: str, layer: str) -> tuple[float | None, list[float] | None]:
+    """CKA between ``a`` and ``b`` at ``layer`` and its bootstrap interval (None where not computed)."""
     if cka is None:
-        return None
+        return None, None
     hit = cka.filter(
         (pl.col("model_a") == a)
         & (pl.col("layer_a") == layer)
         & (pl.col("model_b") == b)
         & (pl.col("layer_b") == layer)
     )
-    return float(hit["cka"][0]) if hit.height else None
+    if not hit.height:
+        return None, None
+    row = hit.row(0, named=True)
+    low, high = _value(row, "cka_ci_low"), _value(row, "cka_ci_high")
+    return _value(row, "cka"), None if low is None or high is None else [low, high]
 
 
 def _first(rows: Sequence[Mapping[str, Any]], column: str) -> float | None:
@@ -413,7 +418,9 @@ def findings(
                         "test": pair_tests.get((a, b, layer)),
                         "ratio_change": _value(t, "ratio_change"),
                         "ratio_change_ci": None if low is None or high is None else [low, high],
-                        "cka": _cka((cka or {}).get(dataset), a, b, layer),
+                        **dict(
+                            zip(("cka", "cka_ci"), _cka((cka or {}).get(dataset), a, b, layer), strict=True)
+                        ),
                     }
                 )
             pair_out.append({"reference": a, "other": b, "layers": changes})
@@ -609,6 +616,12 @@ def _change(before: float | None, after: float | None, percent: bool = False) ->
     return f"{_num(before)} → {_num(after)}" + (f" (×{after / before:.2f})" if before > 0 else "")
 
 
+def _cka_ci(change: Mapping[str, Any]) -> str:
+    """`` [0.912, 0.947]``: the CKA's bootstrap interval, '' where there is none."""
+    ci = change.get("cka_ci")
+    return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
     """One sentence per shared layer: what changed from the reference model to the other one, and what
     did not, each with its test (probe: exact McNemar; ratio: the bootstrap interval of its change)."""
@@ -618,7 +631,7 @@ def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
         ci_a, ci_b = c.get("probe_ci") or [None, None]
         if _unchanged(c):
             out.append(
-                f"At {c['layer']}, {b} has the features of {a} (CKA {c['cka']:.3f}; linear probe "
+                f"At {c['layer']}, {b} has the features of {a} (CKA {c['cka']:.3f}{_cka_ci(c)}; linear probe "
                 f"{_pct(c['probe'][0])}{_ci(ci_a)}, inter/intra ratio {_num(c['ratio'][0])} in both): "
                 "training did not change this layer (it lies below the trained modules)."
             )
@@ -649,7 +662,7 @@ def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
         if c["nc1"][0] is not None or c["nc1"][1] is not None:
             bits.append(f"NC1 {_change(*c['nc1'])}")
         if c["cka"] is not None:
-            bits.append(f"CKA between the two {c['cka']:.2f}")
+            bits.append(f"CKA between the two {c['cka']:.3f}{_cka_ci(c)}")
         out.append(f"At {c['layer']}, {a} → {b}: " + "; ".join(bits) + ".")
     return out
 
@@ -718,7 +731,7 @@ def _category_link(category: str, text: str) -> str:
 def _pair_table(pair: Mapping[str, Any]) -> str:
     # before = the reference model, after = the other one (long model names as headers widen the page)
     heads = ("layer", "probe before", "probe after", "only before right", "only after right", "p")
-    heads += ("ratio before", "ratio after", "ratio change [95%]", "NC1 before", "NC1 after", "CKA")
+    heads += ("ratio before", "ratio after", "ratio change [95%]", "NC1 before", "NC1 after", "CKA [95%]")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     rows = []
     for c in pair["layers"]:
@@ -736,7 +749,11 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
             _num(c["ratio"][1]),
             "n/a" if change is None else f"{change:+.3g}" + _ci(c.get("ratio_change_ci"), False),
         ]
-        cells += [_num(c["nc1"][0]), _num(c["nc1"][1]), "n/a" if c["cka"] is None else f"{c['cka']:.2f}"]
+        cells += [
+            _num(c["nc1"][0]),
+            _num(c["nc1"][1]),
+            "n/a" if c["cka"] is None else f"{c['cka']:.3f}{_cka_ci(c)}",
+        ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
     caption = f"before: {pair['reference']}; after: {pair['other']}; p: exact McNemar"
     return (
@@ -747,10 +764,10 @@ def _pair_table(pair: Mapping[str, Any]) -> str:
 
 HOW_TO_READ = (
     "How to read this: a value in brackets is its 95% interval (Wilson for accuracies, a bootstrap over "
-    "the test images for the ratio): the range of values consistent with this test set, so two values "
-    "whose intervals overlap may well not differ. A p-value comes from an exact McNemar test on the test "
-    "images that "
-    "one cell gets right and the other wrong (corrected as stated for the number of comparisons); only "
+    "the test images for the ratio and for CKA, CKA's on a stated subsample of them): the range of values "
+    "consistent with this test set, so two values whose intervals overlap may well not differ. A p-value "
+    "comes from an exact McNemar test on the test images that one cell gets right and the other wrong "
+    "(corrected as stated for the number of comparisons); only "
     f"p < {ALPHA:g} counts as a difference, and “equally well” means no test found one, not that none exists."
 )
 
