@@ -598,32 +598,157 @@ def test_a_tied_layer_of_another_model_joins_the_overall_set_without_a_borrowed_
     assert "base at gp: 40 vs 3" not in best and "base at b4: 8 vs 8 images differ" in best
 
 
-def test_a_model_trained_once_per_seed_reports_the_spread_and_whether_runs_agree():
-    runs = {"cnn-seed0": (0.90, 0.80), "cnn-seed1": (0.85, 0.88), "cnn-seed2": (0.92, 0.81)}
+def _seeded(
+    runs: dict[str, dict[str, int]],
+    tests: dict[str, list[tuple[str, str, int, int, float]]],
+    other: bool = False,
+) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """A model ``cnn`` trained once per seed: ``runs`` = {member: {layer: correct of N_TEST}}, ``tests`` =
+    {member: [(top layer, other layer, a_only, b_only, p adjusted)]} (its layer_vs_top tests). ``other``
+    adds the plain model ``base`` (b4 at 400 of 450) and the model_vs_model tests of the overall top run."""
+    layers = list(next(iter(runs.values())))
     models = {
         m: {
             "architecture": "small_cnn",
             "weights": "none",
-            "layers": {"pool1": "none", "relu5": "none"},
+            "layers": dict.fromkeys(layers, "none"),
             "train": {"dataset": "digits", "epochs": 2, "seed": i},
             "sweep_group": {"name": "cnn", "parameter": "train.seed", "value": i},
         }
         for i, m in enumerate(runs)
     }
+    cells = {(m, la): k for m, by_layer in runs.items() for la, k in by_layer.items()}
+    if other:
+        models["base"] = copy.deepcopy(CONFIG["models"]["base"]) | {"layers": {"b4": "avg"}}
+        cells[("base", "b4")] = 400
     config = copy.deepcopy(CONFIG) | {"models": models}
     summary = pl.DataFrame(
         [
-            {"dataset": "digits", "model": m, "layer": layer, "depth": d, "linear_probe_accuracy": v}
-            for m, values in runs.items()
-            for d, (layer, v) in enumerate(zip(("pool1", "relu5"), values, strict=True))
+            {
+                "dataset": "digits", "model": m, "layer": la, "depth": (layers + [la]).index(la),
+                "n_test": N_TEST, "chance_accuracy": 0.1, "linear_probe_correct": k,
+                "linear_probe_accuracy": k / N_TEST, "linear_probe_accuracy_ci_low": _wilson(k)[0],
+                "linear_probe_accuracy_ci_high": _wilson(k)[1],
+            }
+            for (m, la), k in cells.items()
+        ],
+        schema_overrides={"n_test": pl.Int64, "linear_probe_correct": pl.Int64},
+    )  # fmt: skip
+    rows = [
+        ("layer_vs_top", m, top, m, la, ao, bo, p, f"Holm over {len(layers) - 1} layer(s) of {m}")
+        for m, member_tests in tests.items()
+        for top, la, ao, bo, p in member_tests
+    ]
+    if other:  # the overall top run's top layer against every other run's and model's top layer
+        tops = {m: max(by_layer, key=by_layer.get) for m, by_layer in runs.items()}
+        lead = max(tops, key=lambda m: runs[m][tops[m]])
+        rows += [
+            ("model_vs_model", lead, tops[lead], m, tops[m], 5, 5, 1.0, "Holm over 3 models")
+            for m in tops
+            if m != lead
         ]
-    )
-    found = front_page.findings(summary, config)["datasets"]["digits"]
-    (entry,) = found["seeds"]
-    pool1, relu5 = entry["layers"]
-    assert (pool1["layer"], pool1["top_in"], relu5["top_in"]) == ("pool1", 2, 1)
-    assert pool1["mean"] == pytest.approx(np.mean([0.90, 0.85, 0.92]))
-    assert pool1["sd"] == pytest.approx(np.std([0.90, 0.85, 0.92], ddof=1))
-    text = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"][-1]
-    assert text.startswith("cnn, trained 3 times") and "the runs disagree on the top layer" in text
-    assert "pool1 in 2, relu5 in 1 of 3 runs" in text
+        rows.append(("model_vs_model", lead, tops[lead], "base", "b4", 40, 2, 1e-6, "Holm over 3 models"))
+    comparisons = pl.DataFrame(
+        [
+            {
+                "dataset": "digits", "kind": kind, "model_a": a, "layer_a": la, "model_b": b, "layer_b": lb,
+                "classifier": "linear_probe", "n": N_TEST, "accuracy_a": cells[(a, la)] / N_TEST,
+                "accuracy_b": cells[(b, lb)] / N_TEST, "a_only": ao, "b_only": bo,
+                "p_value": float(binomtest(ao, ao + bo, 0.5).pvalue), "p_adjusted": p, "correction": corr,
+                "ratio_change": None, "ratio_change_ci_low": None, "ratio_change_ci_high": None,
+            }
+            for kind, a, la, b, lb, ao, bo, p, corr in rows
+        ],
+        schema_overrides={"n": pl.Int64, "a_only": pl.Int64, "b_only": pl.Int64, "ratio_change": pl.Float64,
+                          "ratio_change_ci_low": pl.Float64, "ratio_change_ci_high": pl.Float64},
+    )  # fmt: skip
+    return config, summary, comparisons
+
+
+def test_a_seeded_model_whose_top_layer_flips_between_runs_has_no_single_best():
+    runs = {
+        "cnn-seed0": {"pool1": 440, "relu5": 400},
+        "cnn-seed1": {"pool1": 400, "relu5": 440},  # relu5 on top in this run, pool1 separated from it
+        "cnn-seed2": {"pool1": 440, "relu5": 400},
+    }
+    tests = {
+        "cnn-seed0": [("pool1", "relu5", 42, 2, 1e-9)],
+        "cnn-seed1": [("relu5", "pool1", 42, 2, 1e-9)],
+        "cnn-seed2": [("pool1", "relu5", 42, 2, 1e-9)],
+    }
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]  # one model, not one per run
+    assert entry["model"] == "cnn" and entry["runs"] == list(runs)
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["pool1", "relu5"] and not entry["probe"]["lower"]
+    pool1 = entry["probe"]["top"][0]
+    assert pool1["value"] == pytest.approx((440 + 400 + 440) / 3 / N_TEST)
+    assert pool1["range"] == pytest.approx([400 / N_TEST, 440 / N_TEST]) and pool1["top_in"] == 2
+    assert [r["ci"] for r in pool1["runs"]] == [pytest.approx(list(_wilson(k))) for k in (440, 400, 440)]
+    sentences = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]
+    (text,) = sentences["models"]
+    assert not any(s.startswith("cnn-seed") for s in [*sentences["models"], sentences["best"]])
+    assert text.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2)"), text
+    assert "no single best layer" in text and "pool1 in 2 of 3 runs, relu5 in 1" in text
+    assert "pool1 94.8% (range 88.9–97.8%" in text and "best at" not in text
+    assert sentences["best"].startswith("One model on digits")
+
+
+def test_a_seeded_model_whose_top_layer_is_separated_in_every_run_names_it():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["relu5"]
+    assert [c["layer"] for c in entry["probe"]["lower"]] == ["pool1"]
+    assert [t["p_adjusted"] for t in entry["probe"]["lower"][0]["tests"]] == [1e-9] * 3
+    (text,) = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"]
+    assert text.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2)"), text
+    assert "separates the classes of digits best at relu5 in every run" in text, text
+    assert "relu5 95.9% (range 94.4–97.8%" in text and "pool1 is lower in every run" in text
+    assert "50 vs 2 images differ, p < 0.001 in each run" in text
+
+
+def test_a_seeded_model_whose_seed_ranges_overlap_names_no_single_best():
+    """Every run's test separates relu5 from pool1, but pool1's best run beats relu5's worst: the seed
+    spread does not separate them."""
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 405, "relu5": 410},
+        "cnn-seed2": {"pool1": 415, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 30, 2, 1e-6)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["relu5", "pool1"]
+    (text,) = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"]
+    assert "no single best layer" in text and "ranges overlap" in text and "best at" not in text
+
+
+def test_a_seeded_model_reads_as_one_model_in_the_overall_best():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests, other=True)
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    assert "seed" not in best.replace("train.seeds", ""), best
+    # every run's relu5 (94.4% at worst) is above base's b4 (88.9%), and the test separates them
+    assert best.startswith("Best overall on digits: cnn at relu5 (mean 95.9%, range 94.4–97.8%"), best
+    assert "base at b4 (88.9% [" in best
+    # base's b4 within cnn's seed range: the spread does not support a best overall
+    close = summary.with_columns(
+        pl.when(pl.col("model") == "base").then(pl.lit(0.95)).otherwise("linear_probe_accuracy")
+        .alias("linear_probe_accuracy"),
+    )  # fmt: skip
+    best = front_page.finding_sentences(front_page.findings(close, config, comparisons=comparisons))
+    assert best["digits"]["best"].startswith("No single best overall on digits"), best["digits"]["best"]
