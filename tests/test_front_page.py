@@ -752,3 +752,59 @@ def test_a_seeded_model_reads_as_one_model_in_the_overall_best():
     )  # fmt: skip
     best = front_page.finding_sentences(front_page.findings(close, config, comparisons=comparisons))
     assert best["digits"]["best"].startswith("No single best overall on digits"), best["digits"]["best"]
+
+
+def _seeded_pair(p_values: list[float]) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """base (ImageNet weights as they are) and tuned fine-tuned once per seed: three pairs base -> run."""
+    runs = [f"tuned-seed{i}" for i in range(len(p_values))]
+    models = {"base": copy.deepcopy(CONFIG["models"]["base"]) | {"layers": {"gp": "none"}}}
+    for i, m in enumerate(runs):
+        models[m] = copy.deepcopy(CONFIG["models"]["tuned"]) | {
+            "layers": {"gp": "none"},
+            "sweep_group": {"name": "tuned", "parameter": "train.seed", "value": i},
+        }
+    config = copy.deepcopy(CONFIG) | {"models": models}
+    cells = {"base": 400} | dict.fromkeys(runs, 430)
+    summary = pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": "gp", "depth": 0, "n_test": N_TEST,
+             "linear_probe_correct": k, "linear_probe_accuracy": k / N_TEST, "inter_to_intra_ratio": 1.0 + i}
+            for i, (m, k) in enumerate(cells.items())
+        ],
+        schema_overrides={"n_test": pl.Int64, "linear_probe_correct": pl.Int64},
+    )  # fmt: skip
+    comparisons = pl.DataFrame(
+        [
+            {"dataset": "digits", "kind": "pair", "model_a": "base", "layer_a": "gp", "model_b": m,
+             "layer_b": "gp", "classifier": "linear_probe", "n": N_TEST, "accuracy_a": 400 / N_TEST,
+             "accuracy_b": 430 / N_TEST,
+             "a_only": 5, "b_only": 35, "p_value": p, "p_adjusted": p, "correction": "none",
+             "ratio_change": 1.0 + i, "ratio_change_ci_low": 0.5, "ratio_change_ci_high": 1.5 + i}
+            for i, (m, p) in enumerate(zip(runs, p_values, strict=True))
+        ]
+    )  # fmt: skip
+    cka = pl.DataFrame(
+        [
+            {"dataset": "digits", "model_a": "base", "layer_a": "gp", "model_b": m, "layer_b": "gp", "cka": v}
+            for m, v in zip(runs, (0.61, 0.64, 0.58), strict=False)
+        ]
+    )  # fmt: skip
+    return config, summary, comparisons, {"digits": cka}
+
+
+def test_a_pair_with_a_seeded_model_states_a_change_only_where_every_run_finds_it():
+    config, summary, comparisons, cka = _seeded_pair([1e-6, 1e-5, 0.3])
+    found = front_page.findings(summary, config, cka, comparisons=comparisons)["datasets"]["digits"]
+    (pair,) = found["pairs"]  # one pair of models, not one per run
+    assert (pair["reference"], pair["other"]) == ("base", "tuned") and len(pair["runs"]) == 3
+    (text,) = front_page.pair_sentences(pair)
+    assert text.startswith("At gp, base → tuned (3 runs): the linear probe did not change detectably"), text
+    assert "(2 of 3 runs found a change)" in text and "5 vs 35 (p = 0.30)" in text
+    assert "the inter/intra ratio changed in every run" in text and "CKA between the two 0.580–0.640" in text
+    config, summary, comparisons, cka = _seeded_pair([1e-6, 1e-5, 1e-4])
+    found = front_page.findings(summary, config, cka, comparisons=comparisons)
+    (pair,) = front_page.finding_sentences(found)["digits"]["pairs"]
+    assert pair["title"] == "base → tuned" and "the linear probe changed in every run" in pair["sentences"][0]
+    assert [c["layer"] for c in pair["layers"]] == [f"gp (tuned-seed{i})" for i in range(3)]  # the table
+    page = front_page.render_front_page(config, found, {})
+    assert "seed0 at" not in page and "What changed: base → tuned" in page

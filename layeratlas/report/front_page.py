@@ -441,6 +441,57 @@ def _overall_with_seeds(
     return best | {"top": top, "lower": lower}
 
 
+def _pairs_with_seeds(pairs: list[dict[str, Any]], member_of: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A pair one of whose models was trained once per seed (reference -> each run, or each run -> the
+    other) as one pair of models: ``runs`` the run pairs as computed, ``layers`` per shared layer the
+    means over the runs and whether every run's test agrees (``changed``: every run's McNemar test finds a
+    change in the same direction; ``ratio_changed``: every run's interval of the ratio's change excludes
+    0 on the same side)."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for p in pairs:
+        key = (member_of.get(p["reference"], p["reference"]), member_of.get(p["other"], p["other"]))
+        grouped.setdefault(key, []).append(p)
+    out = []
+    for (a, b), runs in grouped.items():
+        if len(runs) == 1 and (runs[0]["reference"], runs[0]["other"]) == (a, b):
+            out += runs
+            continue
+        shared = [
+            c["layer"]
+            for c in runs[0]["layers"]
+            if all(any(x["layer"] == c["layer"] for x in r["layers"]) for r in runs)
+        ]
+        layers = []
+        for layer in shared:
+            each = [next(x for x in r["layers"] if x["layer"] == layer) for r in runs]
+            mean = lambda key, i, each=each: (  # noqa: E731
+                None if any(c[key][i] is None for c in each) else statistics.fmean(c[key][i] for c in each)
+            )
+            tests = [c["test"] for c in each]
+            signs = {(t["b_only"] > t["a_only"]) - (t["b_only"] < t["a_only"]) for t in tests if t}
+            cis = [c.get("ratio_change_ci") for c in each]
+            sides = {(lo > 0) - (hi < 0) for lo, hi in (ci for ci in cis if ci)}
+            ckas = [c["cka"] for c in each]
+            layers.append(
+                {
+                    "layer": layer,
+                    **{key: [mean(key, 0), mean(key, 1)] for key in ("probe", "ratio", "nc1")},
+                    "tests": tests,
+                    "tested": all(t is not None for t in tests),
+                    "changed": all(t is not None and t["differ"] for t in tests) and len(signs) == 1,
+                    "changed_in": sum(bool(t and t["differ"]) for t in tests),
+                    "ratio_changes": [c.get("ratio_change") for c in each],
+                    "ratio_changed": all(cis) and len(sides) == 1 and 0 not in sides,
+                    "cka_range": None if None in ckas else [min(ckas), max(ckas)],
+                    "unchanged": all(_unchanged(c) for c in each),
+                    "runs": each,
+                }
+            )
+        names = [f"{r['reference']} → {r['other']}" for r in runs]
+        out.append({"reference": a, "other": b, "runs": names, "per_run": runs, "layers": layers})
+    return out
+
+
 def findings(
     summary: pl.DataFrame,
     config: Mapping[str, Any],
@@ -553,6 +604,7 @@ def findings(
                     }
                 )
             pair_out.append({"reference": a, "other": b, "layers": changes})
+        pair_out = _pairs_with_seeds(pair_out, member_of)
         out["datasets"][dataset] = {
             "chance_accuracy": chance,
             "n_test": _first(rows, "n_test"),
@@ -755,7 +807,10 @@ def _cka_ci(change: Mapping[str, Any]) -> str:
 
 def pair_sentences(pair: Mapping[str, Any]) -> list[str]:
     """One sentence per shared layer: what changed from the reference model to the other one, and what
-    did not, each with its test (probe: exact McNemar; ratio: the bootstrap interval of its change)."""
+    did not, each with its test (probe: exact McNemar; ratio: the bootstrap interval of its change). A
+    pair with a model trained once per seed: :func:`seeded_pair_sentences`."""
+    if pair.get("runs"):
+        return seeded_pair_sentences(pair)
     a, b = pair["reference"], pair["other"]
     out = []
     for c in pair["layers"]:
@@ -880,6 +935,52 @@ def seeded_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None
     return text + "." + how
 
 
+def seeded_pair_sentences(pair: Mapping[str, Any]) -> list[str]:
+    """One sentence per shared layer of a pair with a model trained once per seed: a change is stated only
+    where every run's test finds it, in the same direction; otherwise how many runs found one."""
+    a, b, n = pair["reference"], pair["other"], len(pair["runs"])
+    out = []
+    for c in pair["layers"]:
+        if c["unchanged"]:
+            out.append(
+                f"At {c['layer']}, {b} has the features of {a} in every run (CKA "
+                f"{c['cka_range'][0]:.3f} or more): training did not change this layer."
+            )
+            continue
+        probe = f"mean {_pct(c['probe'][0])} → {_pct(c['probe'][1])}"
+        each = ", ".join(
+            f"{t['a_only']} vs {t['b_only']} ({_p(t['p_adjusted'])})" if t else "no test" for t in c["tests"]
+        )
+        if not c["tested"]:
+            bits = [f"linear probe {probe} (not every run has a paired test)"]
+        elif c["changed"]:
+            bits = [
+                f"the linear probe changed in every run: {probe} (images only {a} / only {b} gets right, "
+                f"per run: {each})"
+            ]
+        else:
+            bits = [
+                f"the linear probe did not change detectably in every run ({c['changed_in']} of {n} runs "
+                f"found a change): {probe} (images only {a} / only {b} gets right, per run: {each})"
+            ]
+        changes = ", ".join("n/a" if v is None else f"{v:+.3g}" for v in c["ratio_changes"])
+        verdict = "changed in every run" if c["ratio_changed"] else "did not change detectably in every run"
+        bits.append(
+            f"the inter/intra ratio {verdict}: mean {_num(c['ratio'][0])} → {_num(c['ratio'][1])} "
+            f"(change per run: {changes})"
+        )
+        if c["cka_range"]:
+            low, high = c["cka_range"]
+            bits.append(f"CKA between the two {low:.3f}–{high:.3f} across runs")
+        out.append(f"At {c['layer']}, {a} → {b} ({n} runs): " + "; ".join(bits) + ".")
+    return out
+
+
+def _run_of(run: Mapping[str, Any], pair: Mapping[str, Any]) -> str:
+    """Which run a run pair of a seeded pair is: its member model on the seeded side."""
+    return run["other"] if run["other"] != pair["other"] else run["reference"]
+
+
 def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per dataset: ``models`` (a sentence per model, models at chance first), ``best`` (one sentence) and
     ``pairs`` (title and sentences per pair; empty when no two models form a pair)."""
@@ -892,7 +993,14 @@ def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 "other": p["other"],
                 "title": f"{p['reference']} → {p['other']}",
                 "sentences": pair_sentences(p),
-                "layers": p["layers"],
+                # the table: a pair with seeded models lists each run's rows
+                "layers": [
+                    c | {"layer": f"{c['layer']} ({_run_of(r, p)})"}
+                    for r in p["per_run"]
+                    for c in r["layers"]
+                ]
+                if p.get("runs")
+                else p["layers"],
             }
             for p in f["pairs"]
         ]
