@@ -107,7 +107,11 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
         cap = f", at most {spec['max_per_class']} images per class" if spec.get("max_per_class") else ""
         datasets.append(f"{name} ({spec['source']}{cap}; split {fractions})" if fractions else name)
     models = []
+    groups = seed_groups(config["models"])
+    member_of = {m: group for group, members in groups.items() for m in members}
     for name, spec in config["models"].items():
+        if name in member_of and name != groups[member_of[name]][0]:
+            continue  # a model trained once per seed is described once, with its runs
         origin = model_origin(name, config)
         if (
             spec["architecture"] == name
@@ -117,6 +121,11 @@ def study_paragraph(config: Mapping[str, Any]) -> str:
             f"{layer} ({words})" if (words := reduction_words(value)) else layer
             for layer, value in spec["layers"].items()
         ]
+        if name in member_of:
+            members = groups[member_of[name]]
+            seeds = ", ".join(str(config["models"][m]["sweep_group"]["value"]) for m in members)
+            origin += f", trained {len(members)} times with train.seeds {seeds} (runs {', '.join(members)})"
+            name = member_of[name]
         models.append(f"{name}: {origin}; layers {', '.join(layers)}")
     reductions = [_reduction(v) for spec in config["models"].values() for v in spec["layers"].values()]
     pooled = sorted({r for r in reductions if r in POOLED})
@@ -770,12 +779,25 @@ def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> 
             "models was available, so no best overall is named."
         )
     tested = [c for c in top if c.get("test")]
-    tests = "; ".join(f"{c['model']} at {c['layer']}: {_discordant(c['test'])}" for c in tested)
+    tests = "; ".join(
+        f"{c['model']} at {c['layer']}: "
+        + (
+            f"{_discordant(c['test'])} against one run, but within the range of the top model's runs"
+            if c.get("spread")
+            else _discordant(c["test"])
+        )
+        for c in tested
+    )
     lower = ", ".join(
         f"{c['model']} at {c['layer']} ({_acc(c)}; {_discordant(c['test'])})" for c in best["lower"]
     )
     lower = f" Lower: {lower}." if lower else ""
     how = f" Tests: {_how(best)}."
+    if any(c.get("range") for c in top + best["lower"]):
+        how += (
+            " A model trained once per seed counts as one: tested run by run, and lower only where it also "
+            "lies below the range of the top model's runs."
+        )
     if len({c["model"] for c in top}) == 1:  # one model's top layers (tied among themselves) beat the rest
         return f"Best overall on {dataset}: {cells}; every other model's best layer is lower.{lower}{how}"
     pairs = f"; against the top, {tests}" if tests else ""
@@ -859,9 +881,12 @@ def _range(c: Mapping[str, Any]) -> str:
     return f"{100 * low:.1f}–{100 * high:.1f}%"
 
 
-def _seed_acc(c: Mapping[str, Any]) -> str:
-    """``pool1 94.8% (range 88.9–97.8% across 3 runs)``: a seeded layer's mean accuracy and its range."""
-    return f"{c['layer']} {_pct(c['value'])} (range {_range(c)} across {len(c['runs'])} runs)"
+def _seed_acc(c: Mapping[str, Any], intervals: bool = False) -> str:
+    """``pool1 94.8% (range 88.9–97.8% across 3 runs)``: a seeded layer's mean accuracy and its range;
+    ``intervals`` adds each run's 95% interval."""
+    each = ", ".join(_ci(r["ci"]).strip() or "n/a" for r in c["runs"]) if intervals else ""
+    each = f"; each run's interval {each}" if each else ""
+    return f"{c['layer']} {_pct(c['value'])} (range {_range(c)} across {len(c['runs'])} runs{each})"
 
 
 def _run_tests(tests: Sequence[Mapping[str, Any]]) -> str:
@@ -884,7 +909,10 @@ def seeded_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None
     if not probe:
         return f"{head}: no linear-probe accuracy was computed."
     top, lower, n = probe["top"], probe["lower"], len(runs)
-    accs = "; ".join(_seed_acc(c) for c in top)
+    accs = "; ".join(_seed_acc(c, intervals=True) for c in top)
+    if entry["layers"] == 1:
+        ratio_text = f"; inter/intra ratio {_num(ratio[0]['value'])} (mean)" if ratio else ""
+        return f"{head} has one analysed layer: linear probe {accs}{ratio_text}."
     if not probe["tested"]:
         text = (
             f"{head}: highest mean linear-probe accuracy on {dataset} at "
@@ -1067,8 +1095,11 @@ HOW_TO_READ = (
     "the test images for the ratio and for CKA, CKA's on a stated subsample of them): the range of values "
     "consistent with this test set, so two values whose intervals overlap may well not differ. A p-value "
     "comes from an exact McNemar test on the test images that one cell gets right and the other wrong "
-    "(corrected as stated for the number of comparisons); only "
-    f"p < {ALPHA:g} counts as a difference, and “equally well” means no test found one, not that none exists."
+    f"(corrected as stated for the number of comparisons); only p < {ALPHA:g} counts as a difference, and "
+    "“equally well” means no test found one, not that none exists. "
+    "A model trained once per seed (train.seeds) is one model: its accuracy is the mean over its runs with "
+    "their range, and a layer (or another model) counts as lower only where every run's test separates it "
+    "and the ranges across runs do not overlap."
 )
 
 
