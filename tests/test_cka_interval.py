@@ -113,3 +113,58 @@ def test_no_resamples_or_too_few_images_give_nan() -> None:
     constant = np.ones((20, 3))
     low, high, _ = cka_intervals({"x": x, "c": constant}, resamples=20, seed=0, samples=100)
     assert math.isnan(low[0, 1]) and math.isnan(high[0, 1]) and low[0, 0] == pytest.approx(1.0)
+
+
+def test_the_cka_table_carries_the_interval_and_the_front_page_prints_it(tmp_path) -> None:
+    import copy
+
+    import polars as pl
+
+    from layeratlas.report import front_page
+    from layeratlas.stages import analysis
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 6)).astype(np.float32)
+    for model in ("base", "tuned"):
+        folder = tmp_path / "features" / model
+        folder.mkdir(parents=True)
+        pl.DataFrame(
+            {"sample_id": np.arange(30), "split": ["test"] * 30, "label": np.arange(30) % 3}
+        ).write_parquet(folder / "index.parquet")
+        noise = 0.0 if model == "base" else 0.8
+        np.save(folder / "gp.npy", (x + noise * rng.normal(size=x.shape)).astype(np.float32))
+    analysis.dataset_cka(
+        "digits",
+        tmp_path / "features",
+        {"base": ["gp"], "tuned": ["gp"]},
+        "test",
+        tmp_path / "cka.parquet",
+        tmp_path / "cka.png",
+        resamples=100,
+        samples=20,
+        seed=0,
+    )
+    table = pl.read_parquet(tmp_path / "cka.parquet")
+    row = table.filter((pl.col("model_a") == "base") & (pl.col("model_b") == "tuned")).row(0, named=True)
+    assert row["cka_ci_images"] == 20 and row["cka_ci_low"] < row["cka"] < row["cka_ci_high"] < 1.0
+
+    config = {
+        "seed": 0,
+        "datasets": {"digits": {"source": "sklearn_digits", "split": {"train": 0.6, "test": 0.4}}},
+        "models": {
+            "base": {"architecture": "efficientnet_lite0", "weights": "imagenet", "layers": {"gp": "none"}},
+        },
+        "analyses": {"split": "test", "embeddings": ["pca"]},
+    }
+    config["models"]["tuned"] = copy.deepcopy(config["models"]["base"]) | {
+        "train": {"dataset": "digits", "epochs": 1, "trainable": ["blocks.6"]}
+    }
+    summary = pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": "gp", "linear_probe_accuracy": 0.9}
+            for m in ("base", "tuned")
+        ]
+    )
+    (pair,) = front_page.findings(summary, config, {"digits": table})["datasets"]["digits"]["pairs"]
+    text = " ".join(front_page.pair_sentences(pair))
+    assert f"CKA between the two {row['cka']:.3f} [{row['cka_ci_low']:.3f}, {row['cka_ci_high']:.3f}]" in text
