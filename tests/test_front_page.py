@@ -808,3 +808,20 @@ def test_a_pair_with_a_seeded_model_states_a_change_only_where_every_run_finds_i
     assert [c["layer"] for c in pair["layers"]] == [f"gp (tuned-seed{i})" for i in range(3)]  # the table
     page = front_page.render_front_page(config, found, {})
     assert "seed0 at" not in page and "What changed: base → tuned" in page
+
+
+def test_a_seeded_model_with_a_run_at_chance_is_said_so_first_and_gets_no_layer_conclusions():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    config, summary, comparisons = _seeded(
+        runs, {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}, other=True
+    )
+    training = {"cnn-seed1": {"test_accuracy": 0.1, "test_loss": 2.303}}
+    found = front_page.findings(summary, config, comparisons=comparisons, training=training)
+    first = front_page.finding_sentences(found)["digits"]["models"][0]
+    assert first.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2): its run ")
+    assert "cnn-seed1 did not learn" in first and first.endswith("No layer conclusions are drawn for cnn.")
+    assert "best at" not in first

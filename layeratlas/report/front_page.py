@@ -904,7 +904,8 @@ def seeded_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None
     head = f"{entry['model']} (trained {len(runs)} times, train.seeds: {', '.join(runs)})"
     if why := entry.get("at_chance"):
         inner = _chance_sentence({"model": why["run"], "at_chance": why}, dataset, chance or float("nan"))
-        return f"{head}: run {inner} So no layer conclusions are drawn for {entry['model']}."
+        inner = inner.replace("No layer conclusions are drawn for it.", "")
+        return f"{head}: its run {inner}No layer conclusions are drawn for {entry['model']}."
     probe, ratio = entry["probe"], entry["ratio"]
     if not probe:
         return f"{head}: no linear-probe accuracy was computed."
