@@ -520,6 +520,10 @@ def findings(
     lower, and where the inter/intra ratio peaks. Overall: the same split over every model's top layer.
     Per model pair (``model_pairs``): the change at every shared layer with its test. Missing metrics
     are None; without tests, ``tested`` is False and only exact ties count as equal.
+
+    A model trained once per seed (``train.seeds``: members ``<name>-seed<k>``) is one entry with ``runs``
+    (:func:`_seeded`), one cell in the overall best (:func:`_overall_with_seeds`) and one pair
+    (:func:`_pairs_with_seeds`): nothing is claimed that not every run and the spread between runs support.
     """
     if "model" not in summary.columns or "layer" not in summary.columns:
         raise ValueError(f"the summary table needs columns model and layer, it has {summary.columns}")
