@@ -415,7 +415,9 @@ def _overall_with_seeds(
         if group is None or group not in seeded:
             return dict(c)
         probe = seeded[group]["probe"]
-        layer_cell = next(x for x in probe["top"] + probe["lower"] if x["layer"] == c["layer"])
+        layer_cell = next((x for x in probe["top"] + probe["lower"] if x["layer"] == c["layer"]), None)
+        if layer_cell is None:  # a layer some run lacks: that run's cell, named by its model
+            layer_cell = dict(c) | {"model": group}
         test = c.get("test")  # a test between two runs of one model says nothing about the model: dropped
         same_model = member_of.get(best["top"][0]["model"]) == group
         return layer_cell | ({"test": test} if test is not None and not same_model else {})
@@ -523,7 +525,7 @@ def findings(
 
     A model trained once per seed (``train.seeds``: members ``<name>-seed<k>``) is one entry with ``runs``
     (:func:`_seeded`), one cell in the overall best (:func:`_overall_with_seeds`) and one pair
-    (:func:`_pairs_with_seeds`): nothing is claimed that not every run and the spread between runs support.
+    (:func:`_pairs_with_seeds`): it claims only what every run and the spread between the runs support.
     """
     if "model" not in summary.columns or "layer" not in summary.columns:
         raise ValueError(f"the summary table needs columns model and layer, it has {summary.columns}")
