@@ -825,3 +825,39 @@ def test_a_seeded_model_with_a_run_at_chance_is_said_so_first_and_gets_no_layer_
     assert first.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2): its run ")
     assert "cnn-seed1 did not learn" in first and first.endswith("No layer conclusions are drawn for cnn.")
     assert "best at" not in first
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(380, 445), min_size=3, max_size=3), min_size=3, max_size=3))
+def test_a_seeded_model_names_a_single_best_only_where_every_run_and_the_spread_agree(counts):
+    layers = ["pool1", "pool2", "relu5"]
+    runs = {f"cnn-seed{i}": dict(zip(layers, row, strict=True)) for i, row in enumerate(counts)}
+    tests = {}
+    for m, by_layer in runs.items():
+        top = max(layers, key=lambda la: (by_layer[la], -layers.index(la)))
+        tests[m] = [  # a gap of more than 15 images is "separated" in this hand-made run
+            (top, la, 20, 2, 1e-4) if by_layer[top] - by_layer[la] > 15 else (top, la, 3, 3, 1.0)
+            for la in layers
+            if la != top
+        ]
+    config, summary, comparisons = _seeded(runs, tests)
+    (entry,) = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"][
+        "per_model"
+    ]
+    (text,) = front_page.finding_sentences({"datasets": {"digits": {**_empty(), "per_model": [entry]}}})[
+        "digits"
+    ]["models"]
+    top = entry["probe"]["top"]
+    for c in entry["probe"]["lower"]:
+        assert c["range"][1] < top[0]["range"][0]  # the spread separates it
+        assert len(c["tests"]) == 3 and all(t["differ"] for t in c["tests"])  # and every run's test
+    if len(top) == 1:
+        best = top[0]["layer"]
+        assert all(by_layer[best] == max(by_layer.values()) for by_layer in runs.values())
+        assert f"best at {best} in every run" in text
+    else:
+        assert "no single best layer" in text and "best at" not in text
+
+
+def _empty() -> dict:
+    return {"chance_accuracy": 0.1, "best": None, "models": 1, "pairs": []}
