@@ -861,3 +861,26 @@ def test_a_seeded_model_names_a_single_best_only_where_every_run_and_the_spread_
 
 def _empty() -> dict:
     return {"chance_accuracy": 0.1, "best": None, "models": 1, "pairs": []}
+
+
+def test_a_seeded_model_whose_runs_disagree_reads_as_one_model_in_the_overall_best():
+    runs = {
+        "cnn-seed0": {"pool1": 440, "relu5": 400},
+        "cnn-seed1": {"pool1": 400, "relu5": 441},  # this run's top (relu5) is the overall top cell
+        "cnn-seed2": {"pool1": 440, "relu5": 400},
+    }
+    tests = {m: [(max(r, key=r.get), min(r, key=r.get), 42, 2, 1e-9)] for m, r in runs.items()}
+    config, summary, comparisons = _seeded(runs, tests, other=True)
+    comparisons = comparisons.with_columns(  # the other runs' tops are separated from the top run's
+        pl.when(pl.col("model_b").str.starts_with("cnn-")).then(pl.lit(1e-3)).otherwise("p_adjusted")
+        .alias("p_adjusted")
+    )  # fmt: skip
+    summary = summary.with_columns(  # base's b4 below every run of cnn
+        pl.when(pl.col("model") == "base").then(pl.lit(0.8)).otherwise("linear_probe_accuracy")
+        .alias("linear_probe_accuracy")
+    )  # fmt: skip
+    best = front_page.finding_sentences(front_page.findings(summary, config, comparisons=comparisons))
+    best = best["digits"]["best"]
+    assert best.startswith("Best overall on digits: cnn at relu5 (mean "), best
+    assert "cnn at pool1 (mean " in best and "-seed" not in best  # cnn's runs do not separate its layers
+    assert "Lower: base at b4" in best and "Lower: cnn" not in best

@@ -440,9 +440,10 @@ def _overall_with_seeds(
                 if (x["model"], x["layer"]) not in seen:
                     seen.add((x["model"], x["layer"]))
                     top.append(x)
+    lead = top[0]["model"]
     for c in best["lower"]:
         c = as_model(c)
-        if (c["model"], c["layer"]) in seen:
+        if (c["model"], c["layer"]) in seen or c["model"] == lead:  # the lead's own layers: its sentence
             continue
         seen.add((c["model"], c["layer"]))
         if high(c) >= low(top[0]):  # within the lead's seed range: the spread does not separate them
