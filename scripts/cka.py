@@ -9,6 +9,9 @@ analysis.dataset_cka(
     features_root=Path(snakemake.input.features[0]).parent,
     layers=snakemake.params.layers,
     split=snakemake.params.split,
+    resamples=snakemake.params.resamples,
+    samples=snakemake.params.samples,
+    seed=snakemake.params.seed,
     table=snakemake.output.table,  # the .tsv beside it is written with it
     figure=snakemake.output.figure,
 )

@@ -598,32 +598,289 @@ def test_a_tied_layer_of_another_model_joins_the_overall_set_without_a_borrowed_
     assert "base at gp: 40 vs 3" not in best and "base at b4: 8 vs 8 images differ" in best
 
 
-def test_a_model_trained_once_per_seed_reports_the_spread_and_whether_runs_agree():
-    runs = {"cnn-seed0": (0.90, 0.80), "cnn-seed1": (0.85, 0.88), "cnn-seed2": (0.92, 0.81)}
+def _seeded(
+    runs: dict[str, dict[str, int]],
+    tests: dict[str, list[tuple[str, str, int, int, float]]],
+    other: bool = False,
+) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """A model ``cnn`` trained once per seed: ``runs`` = {member: {layer: correct of N_TEST}}, ``tests`` =
+    {member: [(top layer, other layer, a_only, b_only, p adjusted)]} (its layer_vs_top tests). ``other``
+    adds the plain model ``base`` (b4 at 400 of 450) and the model_vs_model tests of the overall top run."""
+    layers = list(next(iter(runs.values())))
     models = {
         m: {
             "architecture": "small_cnn",
             "weights": "none",
-            "layers": {"pool1": "none", "relu5": "none"},
+            "layers": dict.fromkeys(layers, "none"),
             "train": {"dataset": "digits", "epochs": 2, "seed": i},
             "sweep_group": {"name": "cnn", "parameter": "train.seed", "value": i},
         }
         for i, m in enumerate(runs)
     }
+    cells = {(m, la): k for m, by_layer in runs.items() for la, k in by_layer.items()}
+    if other:
+        models["base"] = copy.deepcopy(CONFIG["models"]["base"]) | {"layers": {"b4": "avg"}}
+        cells[("base", "b4")] = 400
     config = copy.deepcopy(CONFIG) | {"models": models}
     summary = pl.DataFrame(
         [
-            {"dataset": "digits", "model": m, "layer": layer, "depth": d, "linear_probe_accuracy": v}
-            for m, values in runs.items()
-            for d, (layer, v) in enumerate(zip(("pool1", "relu5"), values, strict=True))
+            {
+                "dataset": "digits", "model": m, "layer": la, "depth": (layers + [la]).index(la),
+                "n_test": N_TEST, "chance_accuracy": 0.1, "linear_probe_correct": k,
+                "linear_probe_accuracy": k / N_TEST, "linear_probe_accuracy_ci_low": _wilson(k)[0],
+                "linear_probe_accuracy_ci_high": _wilson(k)[1],
+            }
+            for (m, la), k in cells.items()
+        ],
+        schema_overrides={"n_test": pl.Int64, "linear_probe_correct": pl.Int64},
+    )  # fmt: skip
+    rows = [
+        ("layer_vs_top", m, top, m, la, ao, bo, p, f"Holm over {len(layers) - 1} layer(s) of {m}")
+        for m, member_tests in tests.items()
+        for top, la, ao, bo, p in member_tests
+    ]
+    if other:  # the overall top run's top layer against every other run's and model's top layer
+        tops = {m: max(by_layer, key=by_layer.get) for m, by_layer in runs.items()}
+        lead = max(tops, key=lambda m: runs[m][tops[m]])
+        rows += [
+            ("model_vs_model", lead, tops[lead], m, tops[m], 5, 5, 1.0, "Holm over 3 models")
+            for m in tops
+            if m != lead
         ]
+        rows.append(("model_vs_model", lead, tops[lead], "base", "b4", 40, 2, 1e-6, "Holm over 3 models"))
+    comparisons = pl.DataFrame(
+        [
+            {
+                "dataset": "digits", "kind": kind, "model_a": a, "layer_a": la, "model_b": b, "layer_b": lb,
+                "classifier": "linear_probe", "n": N_TEST, "accuracy_a": cells[(a, la)] / N_TEST,
+                "accuracy_b": cells[(b, lb)] / N_TEST, "a_only": ao, "b_only": bo,
+                "p_value": float(binomtest(ao, ao + bo, 0.5).pvalue), "p_adjusted": p, "correction": corr,
+                "ratio_change": None, "ratio_change_ci_low": None, "ratio_change_ci_high": None,
+            }
+            for kind, a, la, b, lb, ao, bo, p, corr in rows
+        ],
+        schema_overrides={"n": pl.Int64, "a_only": pl.Int64, "b_only": pl.Int64, "ratio_change": pl.Float64,
+                          "ratio_change_ci_low": pl.Float64, "ratio_change_ci_high": pl.Float64},
+    )  # fmt: skip
+    return config, summary, comparisons
+
+
+def test_a_seeded_model_whose_top_layer_flips_between_runs_has_no_single_best():
+    runs = {
+        "cnn-seed0": {"pool1": 440, "relu5": 400},
+        "cnn-seed1": {"pool1": 400, "relu5": 440},  # relu5 on top in this run, pool1 separated from it
+        "cnn-seed2": {"pool1": 440, "relu5": 400},
+    }
+    tests = {
+        "cnn-seed0": [("pool1", "relu5", 42, 2, 1e-9)],
+        "cnn-seed1": [("relu5", "pool1", 42, 2, 1e-9)],
+        "cnn-seed2": [("pool1", "relu5", 42, 2, 1e-9)],
+    }
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]  # one model, not one per run
+    assert entry["model"] == "cnn" and entry["runs"] == list(runs)
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["pool1", "relu5"] and not entry["probe"]["lower"]
+    pool1 = entry["probe"]["top"][0]
+    assert pool1["value"] == pytest.approx((440 + 400 + 440) / 3 / N_TEST)
+    assert pool1["range"] == pytest.approx([400 / N_TEST, 440 / N_TEST]) and pool1["top_in"] == 2
+    assert [r["ci"] for r in pool1["runs"]] == [pytest.approx(list(_wilson(k))) for k in (440, 400, 440)]
+    sentences = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]
+    (text,) = sentences["models"]
+    assert not any(s.startswith("cnn-seed") for s in [*sentences["models"], sentences["best"]])
+    assert text.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2)"), text
+    assert "no single best layer" in text and "pool1 in 2 of 3 runs, relu5 in 1" in text
+    assert "pool1 94.8% (range 88.9–97.8%" in text and "best at" not in text
+    assert sentences["best"].startswith("One model on digits")
+
+
+def test_a_seeded_model_whose_top_layer_is_separated_in_every_run_names_it():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["relu5"]
+    assert [c["layer"] for c in entry["probe"]["lower"]] == ["pool1"]
+    assert [t["p_adjusted"] for t in entry["probe"]["lower"][0]["tests"]] == [1e-9] * 3
+    (text,) = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"]
+    assert text.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2)"), text
+    assert "separates the classes of digits best at relu5 in every run" in text, text
+    assert "relu5 95.9% (range 94.4–97.8%" in text and "pool1 is lower in every run" in text
+    assert "50 vs 2 images differ, p < 0.001 in each run" in text
+
+
+def test_a_seeded_model_whose_seed_ranges_overlap_names_no_single_best():
+    """Every run's test separates relu5 from pool1, but pool1's best run beats relu5's worst: the seed
+    spread does not separate them."""
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 405, "relu5": 410},
+        "cnn-seed2": {"pool1": 415, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 30, 2, 1e-6)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests)
+    found = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"]
+    (entry,) = found["per_model"]
+    assert [c["layer"] for c in entry["probe"]["top"]] == ["relu5", "pool1"]
+    (text,) = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"]
+    assert "no single best layer" in text and "ranges overlap" in text and "best at" not in text
+
+
+def test_a_seeded_model_reads_as_one_model_in_the_overall_best():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    tests = {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}
+    config, summary, comparisons = _seeded(runs, tests, other=True)
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    best = front_page.finding_sentences(found)["digits"]["best"]
+    assert "-seed" not in best, best  # no run named as if it were a model
+    # every run's relu5 (94.4% at worst) is above base's b4 (88.9%), and the test separates them
+    assert best.startswith("Best overall on digits: cnn at relu5 (mean 95.9%, range 94.4–97.8%"), best
+    assert "base at b4 (88.9% [" in best
+    # base's b4 within cnn's seed range: the spread does not support a best overall
+    close = summary.with_columns(
+        pl.when(pl.col("model") == "base").then(pl.lit(0.95)).otherwise("linear_probe_accuracy")
+        .alias("linear_probe_accuracy"),
+    )  # fmt: skip
+    best = front_page.finding_sentences(front_page.findings(close, config, comparisons=comparisons))
+    assert best["digits"]["best"].startswith("No single best overall on digits"), best["digits"]["best"]
+
+
+def _seeded_pair(p_values: list[float]) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """base (ImageNet weights as they are) and tuned fine-tuned once per seed: three pairs base -> run."""
+    runs = [f"tuned-seed{i}" for i in range(len(p_values))]
+    models = {"base": copy.deepcopy(CONFIG["models"]["base"]) | {"layers": {"gp": "none"}}}
+    for i, m in enumerate(runs):
+        models[m] = copy.deepcopy(CONFIG["models"]["tuned"]) | {
+            "layers": {"gp": "none"},
+            "sweep_group": {"name": "tuned", "parameter": "train.seed", "value": i},
+        }
+    config = copy.deepcopy(CONFIG) | {"models": models}
+    cells = {"base": 400} | dict.fromkeys(runs, 430)
+    summary = pl.DataFrame(
+        [
+            {"dataset": "digits", "model": m, "layer": "gp", "depth": 0, "n_test": N_TEST,
+             "linear_probe_correct": k, "linear_probe_accuracy": k / N_TEST, "inter_to_intra_ratio": 1.0 + i}
+            for i, (m, k) in enumerate(cells.items())
+        ],
+        schema_overrides={"n_test": pl.Int64, "linear_probe_correct": pl.Int64},
+    )  # fmt: skip
+    comparisons = pl.DataFrame(
+        [
+            {"dataset": "digits", "kind": "pair", "model_a": "base", "layer_a": "gp", "model_b": m,
+             "layer_b": "gp", "classifier": "linear_probe", "n": N_TEST, "accuracy_a": 400 / N_TEST,
+             "accuracy_b": 430 / N_TEST,
+             "a_only": 5, "b_only": 35, "p_value": p, "p_adjusted": p, "correction": "none",
+             "ratio_change": 1.0 + i, "ratio_change_ci_low": 0.5, "ratio_change_ci_high": 1.5 + i}
+            for i, (m, p) in enumerate(zip(runs, p_values, strict=True))
+        ]
+    )  # fmt: skip
+    cka = pl.DataFrame(
+        [
+            {"dataset": "digits", "model_a": "base", "layer_a": "gp", "model_b": m, "layer_b": "gp", "cka": v}
+            for m, v in zip(runs, (0.61, 0.64, 0.58), strict=False)
+        ]
+    )  # fmt: skip
+    return config, summary, comparisons, {"digits": cka}
+
+
+def test_a_pair_with_a_seeded_model_states_a_change_only_where_every_run_finds_it():
+    config, summary, comparisons, cka = _seeded_pair([1e-6, 1e-5, 0.3])
+    found = front_page.findings(summary, config, cka, comparisons=comparisons)["datasets"]["digits"]
+    (pair,) = found["pairs"]  # one pair of models, not one per run
+    assert (pair["reference"], pair["other"]) == ("base", "tuned") and len(pair["runs"]) == 3
+    (text,) = front_page.pair_sentences(pair)
+    assert text.startswith("At gp, base → tuned (3 runs): the linear probe did not change detectably"), text
+    assert "(2 of 3 runs found a change)" in text and "5 vs 35 (p = 0.30)" in text
+    assert "the inter/intra ratio changed in every run" in text and "CKA between the two 0.580–0.640" in text
+    config, summary, comparisons, cka = _seeded_pair([1e-6, 1e-5, 1e-4])
+    found = front_page.findings(summary, config, cka, comparisons=comparisons)
+    (pair,) = front_page.finding_sentences(found)["digits"]["pairs"]
+    assert pair["title"] == "base → tuned" and "the linear probe changed in every run" in pair["sentences"][0]
+    assert [c["layer"] for c in pair["layers"]] == [f"gp (tuned-seed{i})" for i in range(3)]  # the table
+    page = front_page.render_front_page(config, found, {})
+    assert "seed0 at" not in page and "What changed: base → tuned" in page
+
+
+def test_a_seeded_model_with_a_run_at_chance_is_said_so_first_and_gets_no_layer_conclusions():
+    runs = {
+        "cnn-seed0": {"pool1": 380, "relu5": 430},
+        "cnn-seed1": {"pool1": 390, "relu5": 425},
+        "cnn-seed2": {"pool1": 385, "relu5": 440},
+    }
+    config, summary, comparisons = _seeded(
+        runs, {m: [("relu5", "pool1", 50, 2, 1e-9)] for m in runs}, other=True
     )
-    found = front_page.findings(summary, config)["datasets"]["digits"]
-    (entry,) = found["seeds"]
-    pool1, relu5 = entry["layers"]
-    assert (pool1["layer"], pool1["top_in"], relu5["top_in"]) == ("pool1", 2, 1)
-    assert pool1["mean"] == pytest.approx(np.mean([0.90, 0.85, 0.92]))
-    assert pool1["sd"] == pytest.approx(np.std([0.90, 0.85, 0.92], ddof=1))
-    text = front_page.finding_sentences({"datasets": {"digits": found}})["digits"]["models"][-1]
-    assert text.startswith("cnn, trained 3 times") and "the runs disagree on the top layer" in text
-    assert "pool1 in 2, relu5 in 1 of 3 runs" in text
+    training = {"cnn-seed1": {"test_accuracy": 0.1, "test_loss": 2.303}}
+    found = front_page.findings(summary, config, comparisons=comparisons, training=training)
+    first = front_page.finding_sentences(found)["digits"]["models"][0]
+    assert first.startswith("cnn (trained 3 times, train.seeds: cnn-seed0, cnn-seed1, cnn-seed2): its run ")
+    assert "cnn-seed1 did not learn" in first and first.endswith("No layer conclusions are drawn for cnn.")
+    assert "best at" not in first
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(380, 445), min_size=3, max_size=3), min_size=3, max_size=3))
+def test_a_seeded_model_names_a_single_best_only_where_every_run_and_the_spread_agree(counts):
+    layers = ["pool1", "pool2", "relu5"]
+    runs = {f"cnn-seed{i}": dict(zip(layers, row, strict=True)) for i, row in enumerate(counts)}
+    tests = {}
+    for m, by_layer in runs.items():
+        top = max(layers, key=lambda la: (by_layer[la], -layers.index(la)))
+        tests[m] = [  # a gap of more than 15 images is "separated" in this hand-made run
+            (top, la, 20, 2, 1e-4) if by_layer[top] - by_layer[la] > 15 else (top, la, 3, 3, 1.0)
+            for la in layers
+            if la != top
+        ]
+    config, summary, comparisons = _seeded(runs, tests)
+    (entry,) = front_page.findings(summary, config, comparisons=comparisons)["datasets"]["digits"][
+        "per_model"
+    ]
+    (text,) = front_page.finding_sentences({"datasets": {"digits": {**_empty(), "per_model": [entry]}}})[
+        "digits"
+    ]["models"]
+    top = entry["probe"]["top"]
+    for c in entry["probe"]["lower"]:
+        assert c["range"][1] < top[0]["range"][0]  # the spread separates it
+        assert len(c["tests"]) == 3 and all(t["differ"] for t in c["tests"])  # and every run's test
+    if len(top) == 1:
+        best = top[0]["layer"]
+        assert all(by_layer[best] == max(by_layer.values()) for by_layer in runs.values())
+        assert f"best at {best} in every run" in text
+    else:
+        assert "no single best layer" in text and "best at" not in text
+
+
+def _empty() -> dict:
+    return {"chance_accuracy": 0.1, "best": None, "models": 1, "pairs": []}
+
+
+def test_a_seeded_model_whose_runs_disagree_reads_as_one_model_in_the_overall_best():
+    runs = {
+        "cnn-seed0": {"pool1": 440, "relu5": 400},
+        "cnn-seed1": {"pool1": 400, "relu5": 441},  # this run's top (relu5) is the overall top cell
+        "cnn-seed2": {"pool1": 440, "relu5": 400},
+    }
+    tests = {m: [(max(r, key=r.get), min(r, key=r.get), 42, 2, 1e-9)] for m, r in runs.items()}
+    config, summary, comparisons = _seeded(runs, tests, other=True)
+    comparisons = comparisons.with_columns(  # the other runs' tops are separated from the top run's
+        pl.when(pl.col("model_b").str.starts_with("cnn-")).then(pl.lit(1e-3)).otherwise("p_adjusted")
+        .alias("p_adjusted")
+    )  # fmt: skip
+    summary = summary.with_columns(  # base's b4 below every run of cnn
+        pl.when(pl.col("model") == "base").then(pl.lit(0.8)).otherwise("linear_probe_accuracy")
+        .alias("linear_probe_accuracy")
+    )  # fmt: skip
+    best = front_page.finding_sentences(front_page.findings(summary, config, comparisons=comparisons))
+    best = best["digits"]["best"]
+    assert best.startswith("Best overall on digits: cnn at relu5 (mean "), best
+    assert "cnn at pool1 (mean " in best and "-seed" not in best  # cnn's runs do not separate its layers
+    assert "Lower: base at b4" in best and "Lower: cnn" not in best

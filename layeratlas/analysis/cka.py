@@ -15,13 +15,30 @@ bounded by the block size, whatever the width) or in sample space (n x n Gram bl
 layer built once per block pair, all layer pairs summed from them: N^2 per layer, for few samples
 and wide layers). The squared sums accumulate in float64; float32 products give ~1e-6 relative
 error on the CKA (float64 throughout for small inputs, where it costs nothing).
+
+Interval (:func:`cka_intervals`): a seeded percentile bootstrap over images of a stated subsample of
+``samples`` images (all of them when fewer), drawn once without replacement. Resampling rows with
+replacement puts duplicate images into the resample; the unbiased estimator would take each duplicate
+pair (two positions, one image) for two distinct, perfectly similar images, and with wide layers
+(K_ii ~ d times an off-diagonal K_ij) that biases every resampled CKA upwards, towards the biased
+estimator. So each resample's HSIC is the unbiased formula with every pair of positions that hold the
+same image removed, not only the diagonal: K~ is K with K_ij = 0 wherever image i = image j. What is
+left differs from a U-statistic over distinct images only in the O(1/m) share of 4-tuples in which two
+images coincide through other index pairs. For linear kernels this needs no resampled matrix at all:
+with w the resample's count of each image and K0 = K with a zero diagonal, tr(K~ L~) = w^T (K0 o L0) w,
+1^T K~ 1 = w^T K0 w and 1^T K~ L~ 1 = sum_i w_i (K0 w)_i (L0 w)_i; a batch of resamples is one matrix
+product per layer pair (resamples x m^2 multiply-adds), and each layer's m x m Gram is built once
+(m^2 d). The interval is that of a CKA on m images: wider than the whole set's would be
+(conservative) when the split has more than m. The point estimate stays the whole set's.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.stats import DegenerateDataWarning
 from tqdm import tqdm
 
 from layeratlas.analysis.variance import check_finite
@@ -160,6 +177,69 @@ def cka_matrix(
         if same:
             out[b, a] = out[a, b]
     return out
+
+
+def cka_intervals(
+    layers: Mapping[str, np.ndarray],
+    *,
+    resamples: int,
+    seed: int,
+    samples: int,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Percentile bootstrap interval of the unbiased linear CKA between every pair of ``layers`` (see the
+    module docstring): (low, high) matrices in ``layers``' order, symmetric, and the number m of images
+    bootstrapped (``samples`` of them, drawn once with ``seed``; all when fewer). nan where undefined
+    (no resamples, under 4 images, a constant layer or a resample where one is).
+    """
+    from layeratlas.analysis.stats import bootstrap_intervals, resample_weights
+
+    names = list(layers)
+    k = len(names)
+    nan = np.full((k, k), np.nan)
+    if not names:
+        return nan, nan.copy(), 0
+    n = len(np.asarray(layers[names[0]]))
+    m = min(n, int(samples))
+    if resamples <= 0 or m < 4:
+        return nan, nan.copy(), m
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    grams = []
+    for name in names:
+        x = np.asarray(layers[name])
+        check_finite(x)
+        x = _centred(x[rows], np.float64)  # K_ij only enters off the diagonal: centring changes no HSIC
+        gram = x @ x.T
+        np.fill_diagonal(gram, 0.0)
+        grams.append(gram)
+    pairs = [(a, b) for a in range(k) for b in range(a, k)]
+
+    def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        w = resample_weights(index, m)  # (batch, m) counts
+        kw = [w @ g for g in grams]  # (K0 w) of each resample: K0 is symmetric
+        ones = [np.einsum("bi,bi->b", w, v) for v in kw]  # 1^T K~ 1
+        hsic = {}
+        for a, b in pairs:
+            trace = np.einsum("bi,bi->b", w @ (grams[a] * grams[b]), w)
+            cross = np.einsum("bi,bi,bi->b", w, kw[a], kw[b])
+            hsic[(a, b)] = (trace + ones[a] * ones[b] / ((m - 1) * (m - 2)) - 2.0 / (m - 2) * cross) / (
+                m * (m - 3)
+            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = [hsic[(a, b)] / np.sqrt(hsic[(a, a)] * hsic[(b, b)]) for a, b in pairs]
+        return np.stack(out)
+
+    with warnings.catch_warnings():  # a constant layer's nan, or identical layers' 1, in every resample
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        low_pairs, high_pairs = bootstrap_intervals(
+            statistic, np.arange(m), resamples=resamples, seed=seed, confidence=confidence
+        )
+    low, high = nan.copy(), nan.copy()
+    for (a, b), lo, hi in zip(pairs, np.ravel(low_pairs), np.ravel(high_pairs), strict=True):
+        low[a, b] = low[b, a] = lo
+        high[a, b] = high[b, a] = hi
+    return low, high, m
 
 
 def layer_labels(groups: Mapping[str, Sequence[str]]) -> list[str]:

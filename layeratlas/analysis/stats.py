@@ -5,7 +5,8 @@
   a two-sided binomial test of the discordant counts (scipy.stats.binomtest);
 - :func:`holm`: Holm's step-down adjustment of a family of p-values;
 - :func:`bootstrap_interval`: a seeded percentile bootstrap over images (scipy.stats.bootstrap,
-  paired: the arrays are resampled together, image by image).
+  paired: the arrays are resampled together, image by image); :func:`bootstrap_intervals` the same
+  for a statistic with several outputs, all from the same resamples.
 """
 
 from __future__ import annotations
@@ -75,9 +76,33 @@ def bootstrap_interval(
     statistic of a feature matrix, pass ``np.arange(n)`` and index the matrix inside. (nan, nan) with
     fewer than two images or no resamples.
     """
+    low, high = bootstrap_intervals(
+        statistic,
+        *arrays,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        bias_corrected=bias_corrected,
+    )
+    low, high = float(np.ravel(low)[0]), float(np.ravel(high)[0])
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else (float("nan"), float("nan"))
+
+
+def bootstrap_intervals(
+    statistic: Callable[..., np.ndarray],
+    *arrays: np.ndarray,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+    bias_corrected: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bootstrap_interval` of a statistic with several outputs at once (shape (k, batch) per
+    batch of resamples): every output from the same resampled images; (k,) lows and highs, nan where
+    undefined. A statistic with one output gives arrays of shape ()."""
     n = np.shape(arrays[0])[-1] if arrays else 0
     if resamples <= 0 or n < 2:
-        return float("nan"), float("nan")
+        shape = np.shape(statistic(*arrays, axis=-1)) if arrays and n >= 2 else ()
+        return np.full(shape, np.nan), np.full(shape, np.nan)
     res = _scipy_stats.bootstrap(
         arrays,
         statistic,
@@ -89,11 +114,13 @@ def bootstrap_interval(
         method="percentile",
         rng=np.random.default_rng(seed),
     )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    low = np.asarray(res.confidence_interval.low, dtype=np.float64)
+    high = np.asarray(res.confidence_interval.high, dtype=np.float64)
     if bias_corrected:
-        bias = float(np.mean(res.bootstrap_distribution)) - float(statistic(*arrays, axis=-1))
+        bias = np.mean(res.bootstrap_distribution, axis=-1) - np.asarray(statistic(*arrays, axis=-1))
         low, high = low - bias, high - bias
-    return (low, high) if math.isfinite(low) and math.isfinite(high) else (float("nan"), float("nan"))
+    bad = ~(np.isfinite(low) & np.isfinite(high))
+    return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
 def resample_weights(index: np.ndarray, n: int, dtype: type = np.float64) -> np.ndarray:

@@ -430,10 +430,15 @@ def dataset_cka(
     split: str,
     table: Pathish,
     figure: Pathish,
+    resamples: int = 0,
+    samples: int = 2000,
+    seed: int = 0,
 ) -> None:
-    """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``."""
+    """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``; with
+    ``resamples``, each pair's bootstrap interval on ``samples`` of those images (cka_ci_low / cka_ci_high;
+    ``layeratlas.analysis.cka.cka_intervals``)."""
     from layeratlas import plots
-    from layeratlas.analysis.cka import cka_matrix, layer_labels
+    from layeratlas.analysis.cka import cka_intervals, cka_matrix, layer_labels
     from layeratlas.plots import layers as layer_plots
 
     arrays: dict[str, np.ndarray] = {}
@@ -456,6 +461,9 @@ def dataset_cka(
                 data[rows] if not np.array_equal(rows, np.arange(len(data))) else data
             )
     matrix = cka_matrix(arrays, progress=True)
+    low, high, m = cka_intervals(arrays, resamples=resamples, seed=seed, samples=samples)
+    if resamples:
+        log.info("CKA intervals: %d resamples of %d of the %d images", resamples, m, len(ids_ref))
     labels = layer_labels(layers)
     pairs = [(m, layer) for m, model_layers in layers.items() for layer in model_layers]
     frame = pl.DataFrame(
@@ -467,11 +475,14 @@ def dataset_cka(
                 "model_b": mb,
                 "layer_b": lb,
                 "cka": float(matrix[i, j]),
+                "cka_ci_low": float(low[i, j]),
+                "cka_ci_high": float(high[i, j]),
+                "cka_ci_images": m if resamples else None,
             }
             for i, (ma, la) in enumerate(pairs)
             for j, (mb, lb) in enumerate(pairs)
         ]
-    )
+    ).cast({"cka_ci_images": pl.Int64})
     write_table(frame, table)
     title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
     plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title, "model / layer"), figure)

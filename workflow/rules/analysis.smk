@@ -319,6 +319,9 @@ rule cka:
     params:
         layers=LAYERS,
         split=config["analyses"]["split"],
+        resamples=config["analyses"]["bootstrap"]["resamples"],
+        samples=config["analyses"]["bootstrap"]["cka_samples"],
+        seed=config["seed"],
     script:
         "../../scripts/cka.py"
 
