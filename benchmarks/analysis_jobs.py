@@ -64,7 +64,10 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
     for emb in a["embeddings"]:
         jobs[f"embed_features:{emb}"] = {
             "input": {"features": feats, "dataset": data},
-            "output": {"table": str(o / f"embedding_{emb}.parquet"), "figure": str(o / f"embedding_{emb}.png")},
+            "output": {
+                "table": str(o / f"embedding_{emb}.parquet"),
+                "figure": str(o / f"embedding_{emb}.png"),
+            },
             "params": {"split": a["split"], "options": a.get(emb, {}), "seed": config["seed"]},
             "wildcards": {**wc, "embedding": emb},
         }
@@ -104,7 +107,11 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
     }
     jobs["neural_collapse"] = {
         "input": {"features": feats, "linear_probe": str(base / "linear_probe.npz")},
-        "output": {"table": str(o / "nc.parquet"), "table_tsv": str(o / "nc.tsv"), "summary": str(o / "nc.json")},
+        "output": {
+            "table": str(o / "nc.parquet"),
+            "table_tsv": str(o / "nc.tsv"),
+            "summary": str(o / "nc.json"),
+        },
         "params": {"resamples": a["bootstrap"]["resamples"], "seed": config["seed"]},
         "wildcards": wc,
     }
@@ -114,7 +121,11 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
             "dataset": data,
             "embeddings": [str(base / f"embedding_{e}.parquet") for e in a["embeddings"]],
         },
-        "output": {"table": str(o / "cq.parquet"), "table_tsv": str(o / "cq.tsv"), "summary": str(o / "cq.json")},
+        "output": {
+            "table": str(o / "cq.parquet"),
+            "table_tsv": str(o / "cq.tsv"),
+            "summary": str(o / "cq.json"),
+        },
         "params": {
             "split": a["split"],
             "embeddings": a["embeddings"],
@@ -162,7 +173,9 @@ def run_job(rule: str, spec: dict, out: Path, config: dict, cwd: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", type=Path, required=True, help="a finished default-config run folder")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rules", default="", help="comma-separated rules (default: all)")
@@ -187,8 +200,12 @@ def main() -> None:
                     continue
                 times = [run_job(rule, spec, out, config, args.run) for _ in range(args.repeat)]
                 per_rule.setdefault(rule, []).append(statistics.median(times))
-                print(f"  {rule:28s} {pair:32s} {statistics.median(times):6.2f} CPU-s  (runs: "
-                      + ", ".join(f"{t:.2f}" for t in times) + ")", flush=True)
+                print(
+                    f"  {rule:28s} {pair:32s} {statistics.median(times):6.2f} CPU-s  (runs: "
+                    + ", ".join(f"{t:.2f}" for t in times)
+                    + ")",
+                    flush=True,
+                )
     total = 0.0
     print(f"per rule (mean of the layers above x {args.jobs_per_rule} jobs):")
     for rule, values in per_rule.items():
