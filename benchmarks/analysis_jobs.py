@@ -149,20 +149,21 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
         "params": {"options": a["linear_adam"], "seed": config["seed"]},
         "wildcards": wc,
     }
+    # Rule embed_features_thumbnails (this code): the map's job draws its thumbnail map too; before it,
+    # rule thumbnail_map drew it in a job of its own (measure that code with its own copy of this file).
     thumbs = a["thumbnails"]
-    for emb in thumbs["embeddings"]:
-        jobs[f"thumbnail_map:{emb}"] = {
-            "input": {"embedding": str(base / f"embedding_{emb}.parquet"), "dataset": data},
-            "output": {"figure": str(o / f"thumbnails_{emb}.png")},
-            "params": {"max_points": thumbs["max_points"], "zoom": thumbs["zoom"], "seed": config["seed"]},
-            "wildcards": {**wc, "embedding": emb},
-        }
+    for emb in thumbs["embeddings"] if thumbs["enabled"] else []:
+        job = jobs.pop(f"embed_features:{emb}")
+        job["output"]["thumbnails"] = str(o / f"thumbnails_{emb}.png")
+        job["params"]["thumbnails"] = {"max_points": thumbs["max_points"], "zoom": thumbs["zoom"]}
+        jobs[f"embed_features_thumbnails:{emb}"] = {**job, "script": "embed_features"}
     return jobs
 
 
 def run_job(rule: str, spec: dict, out: Path, config: dict, cwd: Path) -> float:
     """The job's CPU seconds (user + sys of its fresh interpreter)."""
-    spec = {**spec, "script": str(ROOT / "scripts" / f"{rule.split(':')[0]}.py"), "config": config}
+    script = spec.get("script", rule.split(":")[0])
+    spec = {**spec, "script": str(ROOT / "scripts" / f"{script}.py"), "config": config}
     spec["log"] = str(out / "logs" / f"{rule}.log")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     env |= {"MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
