@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -258,3 +260,30 @@ def test_a_k_above_the_train_images_is_clipped_and_said_in_the_note():
     result = probe_classifiers(xtr, ytr, xva, yva, xte, yte, classifiers=["knn"], k=[1, 500, 700])
     note = result.table.filter(pl.col("classifier") == "knn")["note"][0]
     assert f"k 500, 700 clipped to {len(xtr)} (the train images)" in note
+
+
+def test_scipys_blas_is_limited_too_outside_snakemake():
+    """Without OPENBLAS_NUM_THREADS (Snakemake sets it; a notebook does not), scipy's own OpenBLAS, which
+    scikit-learn's L-BFGS uses, runs on one thread for a small problem as numpy's does."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import json, numpy as np
+from threadpoolctl import threadpool_info
+import layeratlas.analysis.probes as probes
+seen = []
+def spy(*args, **kwargs):
+    seen.extend(i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas")
+    return real(*args, **kwargs)
+real, probes.linear_probe_path = probes.linear_probe_path, spy
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(60, 5)), np.arange(60) % 3
+probes.probe_classifiers(x, y, x, y, x, y, classifiers=["linear_probe"], n_jobs=2)
+print(json.dumps(seen))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(seen) >= 2 and set(seen) == {1}  # numpy's and scipy's OpenBLAS

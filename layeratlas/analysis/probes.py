@@ -408,6 +408,11 @@ def probe_classifiers(
         n_jobs=n_jobs,
     )
     data = _Splits(train, labels["train"], val, labels["val"], test, labels["test"], classes)
+    if {"linear_probe", "random_forest"} & set(classifiers):
+        # scipy's own OpenBLAS (scikit-learn's L-BFGS) is limited only if loaded before blas_threads starts:
+        # loaded inside, it ran on every core where no OPENBLAS_NUM_THREADS was set (outside Snakemake),
+        # and the linear probe path on a 1,078 x 3,136 layer took 21 instead of 1.2 CPU-seconds (load ~15).
+        import scipy.linalg  # noqa: F401
     with blas_threads(train.size, n_jobs):
         return _probe(data, options)
 
