@@ -130,7 +130,7 @@ def test_tiny_run_changed_perplexity_reruns_only_the_tsne_maps(tiny_run, tmp_pat
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["analyses"]["tsne"]["perplexity"] += 2
     path = tmp_path / "perplexity.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # Snakemake compares params in key order
     counts = job_counts(snakemake(tiny_run, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout)
     assert counts["embed_features_thumbnails"] == sum(len(m["layers"]) for m in config["models"].values())
     assert "embed_features" not in counts and "train_model" not in counts
