@@ -142,3 +142,25 @@ def test_numba_cache_folder_and_umap_functions_cached(monkeypatch, tmp_path):
     dispatchers = [v for v in vars(umap.umap_).values() if isinstance(v, CPUDispatcher)]
     assert dispatchers  # UMAP's compiled functions: their cache is on, not numba's NullCache
     assert all(type(d._cache).__name__ != "NullCache" for d in dispatchers)
+
+
+@pytest.mark.parametrize("solver", ["full", "randomized"])
+def test_pca_is_scikit_learns_without_importing_it(solver):
+    """pca_2d (numpy's SVD) gives scikit-learn's PCA projections, signs included, for a narrow and a wide
+    layer (scikit-learn's "auto" picks the randomized solver for the wide one)."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    from layeratlas.analysis.embeddings import pca_2d
+
+    x = load_digits().data[:450]
+    rng = np.random.default_rng(0)
+    for features in (x, np.maximum(x @ rng.normal(size=(64, 1280)), 0)):
+        features = features.astype(np.float32)
+        theirs = PCA(n_components=2, svd_solver=solver, random_state=0).fit_transform(features)
+        ours = pca_2d(features)
+        assert ours.dtype == np.float32 and ours.shape == (450, 2)
+        np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max())
+    np.testing.assert_array_equal(embed(features, "pca", seed=0), ours)
+    # fewer columns than 2: the missing component is zero, as scikit-learn cannot give one
+    assert np.all(pca_2d(features[:, :1])[:, 1] == 0)

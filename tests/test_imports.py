@@ -18,12 +18,13 @@ from tests.conftest import ROOT
 HEAVY = ("matplotlib", "torch", "sklearn", "umap", "numba", "openTSNE", "great_tables", "onnxruntime")
 
 
-def loaded_after(code: str) -> set[str]:
-    """The top-level HEAVY modules in sys.modules after running ``code`` in a fresh interpreter."""
+def loaded_after(code: str, names: tuple[str, ...] = HEAVY) -> set[str]:
+    """The modules of ``names`` (HEAVY: top-level packages) in sys.modules after running ``code`` in a
+    fresh interpreter."""
     probe = textwrap.dedent(code) + textwrap.dedent(
         f"""
         import json, sys
-        print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({list(HEAVY)!r}))))
+        print(json.dumps(sorted(name for name in {list(names)!r} if sys.modules.get(name) is not None)))
         """
     )
     out = subprocess.run(
@@ -104,6 +105,71 @@ def test_pca_map_loads_no_umap_or_tsne(tmp_path):
         )
         """
     )
-    assert "matplotlib" in loaded and "sklearn" in loaded
-    assert not loaded & {"umap", "numba", "openTSNE", "torch"}
+    assert "matplotlib" in loaded
+    # scikit-learn's PCA import was 1.5 of a PCA job's 3.5 CPU-seconds (issue 22): numpy's SVD does it
+    assert not loaded & {"umap", "numba", "openTSNE", "torch", "sklearn"}
     assert pl.read_parquet(table).height == 40 and figure.stat().st_size > 0
+
+
+def _layer(tmp_path, n: int = 60, d: int = 80):
+    """A features folder (layer fc, n test rows of d columns, 4 classes) and a dataset folder."""
+    features, dataset = tmp_path / "features", tmp_path / "dataset"
+    features.mkdir()
+    dataset.mkdir()
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 4
+    np.save(features / "fc.npy", (rng.normal(size=(n, d)) + 3 * labels[:, None]).astype(np.float32))
+    split = np.array(["train", "val", "test"])[np.arange(n) % 3]
+    pl.DataFrame({"sample_id": np.arange(n), "split": split, "label": labels}).write_parquet(
+        features / "index.parquet"
+    )
+    (dataset / "dataset.json").write_text(json.dumps({"class_names": list("abcd")}))
+    return features, dataset
+
+
+def test_tsne_map_loads_no_pynndescent(tmp_path):
+    """Rule embed_features with tsne: openTSNE imported pynndescent and numba only to ask whether it is
+    installed (2.8 of the job's 6.9 CPU-seconds); for dense Euclidean features it never uses it."""
+    features, dataset = _layer(tmp_path, n=90)
+    table, figure = tmp_path / "embedding_tsne.parquet", tmp_path / "embedding_tsne.png"
+    loaded = loaded_after(
+        f"""
+        from layeratlas.stages import analysis
+        analysis.embed_features(
+            "d", "m", "fc", "tsne", {str(features)!r}, {str(dataset)!r}, "all", {{"perplexity": 5}}, 0, 1,
+            {str(table)!r}, {str(figure)!r},
+        )
+        """,
+        (*HEAVY, "pynndescent"),
+    )
+    assert "openTSNE" in loaded and "sklearn" in loaded  # the probe sees the step's imports
+    assert not loaded & {"pynndescent", "numba", "umap", "torch"}
+    assert pl.read_parquet(table).height == 90
+
+
+def test_linear_adam_loads_no_dynamo(tmp_path):
+    """Rule linear_adam: building a torch.optim optimiser imports torch._dynamo (1.4-2.4 CPU-seconds of a
+    job whose fit is about 1 s); the step's own Adam does not."""
+    features, _ = _layer(tmp_path)
+    out = {
+        name: tmp_path / f"linear_adam{suffix}"
+        for name, suffix in (
+            ("table", ".parquet"),
+            ("summary", ".json"),
+            ("figure", ".png"),
+            ("predictions", "_p.parquet"),
+        )
+    }
+    loaded = loaded_after(
+        f"""
+        from layeratlas.stages import analysis
+        analysis.layer_linear_adam(
+            "d", "m", "fc", {str(features)!r}, {{"epochs": 3, "lr": 0.01, "batch_size": 8}}, 0,
+            **{ {k: str(v) for k, v in out.items()}!r},
+        )
+        """,
+        ("torch", "torch._dynamo", "sklearn"),
+    )
+    assert "torch" in loaded
+    assert not loaded & {"torch._dynamo", "sklearn"}
+    assert pl.read_parquet(out["table"])["epoch"].to_list() == [1, 2, 3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -108,6 +110,31 @@ def test_adam_linear_layer_learns_separable_data_and_is_seeded():
     assert history["train_loss"][-1] < history["train_loss"][0]
     again = fit_linear_adam(xtr, ytr, xte, yte, epochs=15, lr=0.05, seed=1).history
     assert history.equals(again)
+
+
+def test_adam_steps_are_torch_adam_to_the_bit():
+    """AdamSteps replaces torch.optim.Adam (whose construction imports torch._dynamo): same weights."""
+    import torch
+
+    from layeratlas.analysis.probes import AdamSteps
+
+    def trained(make_optimiser):
+        torch.manual_seed(3)
+        layer = torch.nn.Linear(7, 4)
+        x, y = torch.randn(50, 7, generator=torch.Generator().manual_seed(1)), torch.arange(50) % 4
+        optimiser = make_optimiser(list(layer.parameters()))
+        for step in range(40):
+            rows = slice(10 * (step % 5), 10 * (step % 5) + 10)
+            if hasattr(optimiser, "zero_grad"):
+                optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(layer(x[rows]), y[rows]).backward()
+            optimiser.step()
+        return layer.weight.detach().clone(), layer.bias.detach().clone()
+
+    ours = trained(lambda params: AdamSteps(torch, params, lr=0.01))
+    theirs = trained(lambda params: torch.optim.Adam(params, lr=0.01))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert not torch.equal(ours[0], trained(lambda params: AdamSteps(torch, params, lr=0.02))[0])
 
 
 def _digits_layer():
@@ -233,3 +260,30 @@ def test_a_k_above_the_train_images_is_clipped_and_said_in_the_note():
     result = probe_classifiers(xtr, ytr, xva, yva, xte, yte, classifiers=["knn"], k=[1, 500, 700])
     note = result.table.filter(pl.col("classifier") == "knn")["note"][0]
     assert f"k 500, 700 clipped to {len(xtr)} (the train images)" in note
+
+
+def test_scipys_blas_is_limited_too_outside_snakemake():
+    """Without OPENBLAS_NUM_THREADS (Snakemake sets it; a notebook does not), scipy's own OpenBLAS, which
+    scikit-learn's L-BFGS uses, runs on one thread for a small problem as numpy's does."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import json, numpy as np
+from threadpoolctl import threadpool_info
+import layeratlas.analysis.probes as probes
+seen = []
+def spy(*args, **kwargs):
+    seen.extend(i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas")
+    return real(*args, **kwargs)
+real, probes.linear_probe_path = probes.linear_probe_path, spy
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(60, 5)), np.arange(60) % 3
+probes.probe_classifiers(x, y, x, y, x, y, classifiers=["linear_probe"], n_jobs=2)
+print(json.dumps(seen))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(seen) >= 2 and set(seen) == {1}  # numpy's and scipy's OpenBLAS

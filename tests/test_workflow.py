@@ -25,7 +25,11 @@ def test_default_config_dag_builds(tmp_path):
     counts = job_counts(out)
     assert counts["export_model"] == n_models and counts["extract_features"] == n_models
     assert counts["train_model"] == sum(1 for m in config["models"].values() if m.get("train"))
-    assert counts["embed_features"] == n_layers * len(config["analyses"]["embeddings"])
+    # issue 22: a thumbnail map is drawn by its embedding's job (rule embed_features_thumbnails)
+    thumbnails = [e for e in ["tsne"] if e in config["analyses"]["embeddings"]]  # the schema's default
+    assert counts["embed_features_thumbnails"] == n_layers * len(thumbnails)
+    assert counts["embed_features"] == n_layers * (len(config["analyses"]["embeddings"]) - len(thumbnails))
+    assert "thumbnail_map" not in counts
     assert counts["class_variance"] == n_layers
     # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
     assert "html_table" not in counts
@@ -118,6 +122,18 @@ def test_tiny_run_is_complete_and_reports(tiny_run):
     snakemake(tiny_run, "--configfile", str(TINY_CONFIG), "--report", "report.html")
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert "embedding_tsne.png" in html and "class_variance_heatmap.png" in html and "history.png" in html
+
+
+def test_tiny_run_changed_perplexity_reruns_only_the_tsne_maps(tiny_run, tmp_path):
+    """Issue 22: a t-SNE map's job also draws its thumbnail map; a changed perplexity still reruns only the
+    t-SNE maps among the embeddings (and what reads them), never PCA or UMAP."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["analyses"]["tsne"]["perplexity"] += 2
+    path = tmp_path / "perplexity.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # Snakemake compares params in key order
+    counts = job_counts(snakemake(tiny_run, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout)
+    assert counts["embed_features_thumbnails"] == sum(len(m["layers"]) for m in config["models"].values())
+    assert "embed_features" not in counts and "train_model" not in counts
 
 
 def test_unknown_layer_stops_snakemake_before_any_job(tmp_path):

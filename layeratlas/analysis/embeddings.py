@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.decomposition import PCA
 
 from layeratlas.analysis.variance import check_finite
 
@@ -30,6 +30,8 @@ _RESERVED = frozenset({"n_components", "random_state", "n_jobs"})
 def _pre_reduce(features: np.ndarray, seed: int) -> np.ndarray:
     n, d = features.shape
     if d > _PRE_PCA_DIMS:
+        from sklearn.decomposition import PCA  # t-SNE and UMAP import scikit-learn anyway
+
         features = PCA(n_components=min(_PRE_PCA_DIMS, n), random_state=seed).fit_transform(features)
     return np.ascontiguousarray(features, dtype=np.float64)
 
@@ -75,6 +77,10 @@ def embed(
 
     if method == "pca":
         extra.pop("fit_samples", None)
+        if not extra:
+            return pca_2d(features)
+        from sklearn.decomposition import PCA  # options for scikit-learn's PCA (none in the config schema)
+
         coords = PCA(n_components=2, random_state=seed, **extra).fit_transform(features)
         return np.asarray(coords, dtype=np.float32)
     fit_rows = sample_rows(n, extra.pop("fit_samples", None), seed)
@@ -95,7 +101,8 @@ def embed(
             n_jobs=n_jobs,
             **{"initialization": "pca", "negative_gradient_method": tsne_gradient_method(m), **extra},
         )
-        model = tsne.fit(fit)
+        with _pynndescent_unasked(extra.get("metric", "euclidean")):
+            model = tsne.fit(fit)
         coords = np.asarray(model)
         transform = (lambda x: np.asarray(model.transform(x))) if fit_rows is not None else None
     else:
@@ -120,6 +127,48 @@ def embed(
         full[rest] = transform(reduced[rest])
         coords = full
     return np.asarray(coords, dtype=np.float32)
+
+
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """The projections on the first two principal components, (n, 2) float32: scikit-learn's PCA (its
+    sign convention: each component's largest loading positive) by one exact float64 SVD of the centred
+    features. Why not scikit-learn: importing its PCA cost a PCA job 1.5 of its 3.5 CPU-seconds
+    (benchmarks/README.md, issue 22); for the few hundred to few thousand rows of a map the exact SVD is
+    cheap (scikit-learn's "auto" took a randomized SVD for wide features: the same components to the
+    last digits of float32, tests/test_embeddings.py)."""
+    x = np.asarray(features, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    k = min(2, len(s))
+    signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt[:k]), axis=1)])
+    signs[signs == 0] = 1.0
+    coords = np.zeros((len(x), 2))
+    coords[:, :k] = u[:, :k] * (s[:k] * signs)
+    return coords.astype(np.float32)
+
+
+# openTSNE chooses its neighbour search by first importing pynndescent (and with it numba: 2.8 of a
+# t-SNE job's 6.9 CPU-seconds, issue 22) to see whether it is installed, and uses it only for sparse
+# data or a metric outside this list; for dense features and these metrics the choice is the same
+# without it (exact search below 1,000 points, Annoy above).
+_OPENTSNE_DENSE_METRICS = frozenset(
+    {"cosine", "euclidean", "manhattan", "hamming", "dot", "l1", "l2", "taxicab"}
+)
+
+
+@contextlib.contextmanager
+def _pynndescent_unasked(metric: object) -> Iterator[None]:
+    """While openTSNE fits dense features with ``metric``: pynndescent reads as not installed (unless
+    something already imported it), so openTSNE's check does not import it."""
+    if "pynndescent" in sys.modules or metric not in _OPENTSNE_DENSE_METRICS:
+        yield
+        return
+    sys.modules["pynndescent"] = None  # a None entry makes `import pynndescent` raise ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("pynndescent", 0) is None:
+            del sys.modules["pynndescent"]
 
 
 def numba_cache_dir() -> Path:
@@ -227,5 +276,7 @@ def explained_variance(features: np.ndarray, n_components: int = 10, seed: int =
         raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}")
     check_finite(features)
     k = min(n_components, *features.shape)
+    from sklearn.decomposition import PCA
+
     pca = PCA(n_components=k, random_state=seed).fit(features)
     return pca.explained_variance_ratio_.astype(np.float64)

@@ -408,6 +408,11 @@ def probe_classifiers(
         n_jobs=n_jobs,
     )
     data = _Splits(train, labels["train"], val, labels["val"], test, labels["test"], classes)
+    if {"linear_probe", "random_forest"} & set(classifiers):
+        # scipy's own OpenBLAS (scikit-learn's L-BFGS) is limited only if loaded before blas_threads starts:
+        # loaded inside, it ran on every core where no OPENBLAS_NUM_THREADS was set (outside Snakemake),
+        # and the linear probe path on a 1,078 x 3,136 layer took 21 instead of 1.2 CPU-seconds (load ~15).
+        import scipy.linalg  # noqa: F401
     with blas_threads(train.size, n_jobs):
         return _probe(data, options)
 
@@ -566,7 +571,7 @@ def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batc
         bound = 1 / np.sqrt(x_tr.shape[1])
         layer.weight.uniform_(-bound, bound, generator=generator)
         layer.bias.uniform_(-bound, bound, generator=generator)
-    optimiser = torch.optim.Adam(layer.parameters(), lr=lr)
+    optimiser = AdamSteps(torch, list(layer.parameters()), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     rows = []
     for epoch in range(1, epochs + 1):
@@ -574,7 +579,6 @@ def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batc
         losses = []
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            optimiser.zero_grad()
             loss = loss_fn(layer(x_tr[idx]), t_tr[idx])
             loss.backward()
             optimiser.step()
@@ -594,3 +598,36 @@ def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batc
         probabilities = torch.softmax(layer(x_te), dim=1)
         score, best = probabilities.max(dim=1)
     return AdamResult(pl.DataFrame(rows), classes[best.numpy()], score.numpy().astype(np.float64))
+
+
+class AdamSteps:
+    """``torch.optim.Adam(params, lr)``'s update with its defaults (betas 0.9 / 0.999, eps 1e-8, no weight
+    decay), op for op as its single-tensor path (the one it takes on CPU), so the weights are the same
+    to the bit (tests/test_probes.py). Why not torch.optim: building any optimiser imports
+    torch._dynamo, 1.4-2.4 CPU-seconds of a linear_adam job whose whole fit is about 1 s (measured,
+    benchmarks/README.md, issue 22). ``step`` also clears the gradients (``zero_grad``'s set-to-None).
+    """
+
+    def __init__(
+        self, torch, params: list, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:  # noqa: ANN001
+        self.torch, self.params, self.lr, self.betas, self.eps = torch, params, lr, betas, eps
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self.steps = 0
+
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        self.steps += 1
+        step = float(self.steps)  # torch keeps the count as a float tensor and reads .item()
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        step_size = self.lr / bias_correction1
+        with self.torch.no_grad():
+            for param, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+                grad = param.grad
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+                param.addcdiv_(exp_avg, denom, value=-step_size)
+                param.grad = None

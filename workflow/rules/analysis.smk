@@ -8,6 +8,18 @@ if ANALYSES["neural_collapse"] and "linear_probe" not in _CLASSIFIERS:
 PROBE_OPTIONS = {**ANALYSES["probes"], "classifiers": _CLASSIFIERS}
 
 
+# A thumbnail map is drawn by the job that computes its embedding: one process, where the separate
+# thumbnail job was ~2 CPU-seconds, nearly all interpreter, imports and Snakemake's own work per job
+# (issue 22). Changing t-SNE's perplexity still reruns only the t-SNE jobs; changing the thumbnails'
+# options reruns the embeddings they are drawn on.
+_THUMBNAILS = (
+    [e for e in ANALYSES["thumbnails"]["embeddings"] if e in EMBEDDINGS]
+    if ANALYSES["thumbnails"]["enabled"]
+    else []
+)
+_NO_MATCH = "(?!)"
+
+
 rule embed_features:
     input:
         features="results/features/{dataset}/{model}",
@@ -25,6 +37,8 @@ rule embed_features:
         "logs/embed_features/{dataset}/{model}/{layer}/{embedding}.log",
     benchmark:
         "results/benchmarks/embed_features/{dataset}/{model}/{layer}/{embedding}.tsv"
+    wildcard_constraints:
+        embedding=_one_of([e for e in ("pca", "tsne", "umap") if e not in _THUMBNAILS]) or _NO_MATCH,
     conda:
         "../envs/layeratlas.yaml"
     threads: 1
@@ -35,6 +49,50 @@ rule embed_features:
         split=config["analyses"]["split"],
         options=lambda wildcards: config["analyses"].get(wildcards.embedding, {}),
         seed=config["seed"],
+    script:
+        "../../scripts/embed_features.py"
+
+
+rule embed_features_thumbnails:
+    input:
+        features="results/features/{dataset}/{model}",
+        dataset=lambda wildcards: dataset_files(wildcards.dataset),
+    output:
+        table="results/analysis/{dataset}/{model}/{layer}/embedding_{embedding}.parquet",
+        figure=report(
+            "results/analysis/{dataset}/{model}/{layer}/embedding_{embedding}.png",
+            caption="../report/embedding.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("{embedding}", "maps"),
+        ),
+        thumbnails=report(
+            "results/analysis/{dataset}/{model}/{layer}/thumbnails_{embedding}.png",
+            caption="../report/thumbnails.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("{embedding} with images", "maps"),
+        ),
+    log:
+        "logs/embed_features/{dataset}/{model}/{layer}/{embedding}.log",
+    benchmark:
+        "results/benchmarks/embed_features/{dataset}/{model}/{layer}/{embedding}.tsv"
+    wildcard_constraints:
+        embedding=_one_of(_THUMBNAILS) or _NO_MATCH,
+    conda:
+        "../envs/layeratlas.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        split=config["analyses"]["split"],
+        options=lambda wildcards: config["analyses"].get(wildcards.embedding, {}),
+        seed=config["seed"],
+        thumbnails={
+            "max_points": config["analyses"]["thumbnails"]["max_points"],
+            "zoom": config["analyses"]["thumbnails"]["zoom"],
+        },
     script:
         "../../scripts/embed_features.py"
 
@@ -233,33 +291,6 @@ rule linear_adam:
         seed=config["seed"],
     script:
         "../../scripts/linear_adam.py"
-
-
-rule thumbnail_map:
-    input:
-        embedding="results/analysis/{dataset}/{model}/{layer}/embedding_{embedding}.parquet",
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-    output:
-        report(
-            "results/analysis/{dataset}/{model}/{layer}/thumbnails_{embedding}.png",
-            caption="../report/thumbnails.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("{embedding} with images", "maps"),
-        ),
-    log:
-        "logs/thumbnail_map/{dataset}/{model}/{layer}/{embedding}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        max_points=config["analyses"]["thumbnails"]["max_points"],
-        zoom=config["analyses"]["thumbnails"]["zoom"],
-        seed=config["seed"],
-    script:
-        "../../scripts/thumbnail_map.py"
 
 
 rule pixel_baselines:
