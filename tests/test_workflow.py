@@ -53,6 +53,22 @@ def test_the_longest_chain_goes_first(tmp_path):
         )
         == 0
     )
+    # ... and on 2 cores no job asks for both: a 2-thread job waited for every 1-thread job to end
+    assert "threads:" not in out
+
+
+def test_torch_jobs_use_two_threads_above_two_cores(tmp_path):
+    """On more than 2 cores training, extraction and the layer inspections ask for 2 threads again."""
+    targets = ["models/small_cnn/checkpoint.pt", "results/inspection/digits/small_cnn/dead_units.png"]
+    out = snakemake(tmp_path, *targets, "--dry-run", "--cores", "4", "--configfile", str(TINY_CONFIG)).stdout
+    threads = {
+        block.split(":", 1)[0].strip(): [
+            int(line.split(":")[1]) for line in block.splitlines() if line.strip().startswith("threads:")
+        ]
+        for block in out.split("\nrule ")[1:]
+    }
+    assert threads["train_model"] == [2] and threads["dead_units"] == [2]
+    assert threads["prepare_dataset"] == []  # 1 thread is not printed
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):

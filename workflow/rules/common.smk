@@ -41,6 +41,18 @@ def trained(model):
     return bool(config["models"][model].get("train"))
 
 
+def job_threads(wanted):
+    """Threads of a torch / onnxruntime job: ``wanted``, but 1 on a machine of 2 cores or fewer. There a
+    2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready training or
+    extraction waited while 1-thread jobs kept taking the other core (issue 22). On a cluster
+    --set-threads decides (profiles/slurm)."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores (e.g. --report, --lint): no job runs
+        return wanted
+    return 1 if cores <= 2 else wanted
+
+
 def sweep_metrics(wildcards):
     return [f"results/training/{m}/metrics.json" for m in SWEEPS[wildcards.sweep]]
 

@@ -78,7 +78,7 @@ rule inspect_layer:
         "results/benchmarks/inspect_layer/{dataset}/{model}/{layer}.tsv"
     conda:
         "../envs/layeratlas.yaml"
-    threads: 2
+    threads: job_threads(2)
     resources:
         mem_mb=4000,
         runtime=60,
@@ -118,7 +118,7 @@ rule dead_units:
         "results/benchmarks/dead_units/{dataset}/{model}.tsv"
     conda:
         "../envs/layeratlas.yaml"
-    threads: 2
+    threads: job_threads(2)
     resources:
         mem_mb=4000,
         runtime=60,

@@ -23,7 +23,7 @@ rule train_model:
     priority: 30
     conda:
         "../envs/layeratlas.yaml"
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=8000,
