@@ -14,7 +14,10 @@ try:
     # The one checker `layeratlas validate` runs too: every problem at once, one line each. The checks
     # against models and files run before any job, once (not again in every cluster job). In place:
     # rules and scripts (snakemake.config) see the validated config with defaults filled in.
-    config.update(check_config(config, deep=workflow.is_main_process, files=workflow.configfiles))
+    # The checks that build the models (torch's import included) answer from a cache when the same model
+    # specs were checked before (layeratlas.checks.model_checks): --report and dry runs start sooner.
+    checked = check_config(config, deep=workflow.is_main_process, files=workflow.configfiles, cache=True)
+    config.update(checked)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -317,15 +320,20 @@ def _inspection_labels(figure, section="network", **extra):
     return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
 
 
-def _activation_labels(wildcards):
-    """Labels of one image's activation maps: the sample id zero-padded, so sample 2 sorts before 18."""
-    return {
-        "dataset": wildcards.dataset,
-        "model": wildcards.model,
-        "layer": wildcards.layer,
-        "section": SECTIONS["image"],
-        "figure": f"activation maps: sample {int(wildcards.sample):06d}",
-    }
+def activation_labels(layer):
+    """Labels of one image's activation maps of ``layer`` (a function of the job's wildcards): the sample
+    id zero-padded, so sample 2 sorts before 18."""
+
+    def labels(wildcards):
+        return {
+            "dataset": wildcards.dataset,
+            "model": wildcards.model,
+            "layer": layer,
+            "section": SECTIONS["image"],
+            "figure": f"activation maps: sample {int(wildcards.sample):06d}",
+        }
+
+    return labels
 
 
 # Targets and input functions of report.smk (a snakefile holds rules or functions, not both).
