@@ -30,6 +30,9 @@ def test_default_config_dag_builds(tmp_path):
     # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
     assert "html_table" not in counts
     assert counts["layer_tables"] == n_layers and counts["study_tables"] == 1
+    # issue 22: one inspection job per (dataset, model), loading the network once for all its layers
+    assert "inspect_layer" not in counts and "dead_units" not in counts
+    assert all(counts[f"inspect_layers_{m}"] == len(config["datasets"]) for m in config["models"])
 
 
 def test_the_longest_chain_goes_first(tmp_path):
@@ -67,7 +70,7 @@ def test_torch_jobs_use_two_threads_above_two_cores(tmp_path):
         ]
         for block in out.split("\nrule ")[1:]
     }
-    assert threads["train_model"] == [2] and threads["dead_units"] == [2]
+    assert threads["train_model"] == [2] and threads["inspect_layers_small_cnn"] == [2]
     assert threads["prepare_dataset"] == []  # 1 thread is not printed
 
 
