@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints, target lists and input functions. No rule lives here.
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -20,6 +21,11 @@ try:
     config.update(checked)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+
+# Jobs share the cores: an OpenMP thread (torch) that waits for work sleeps instead of spinning. A 2-thread
+# training spun away 4.6x the CPU seconds of a sleeping one while other jobs ran, for bit-identical
+# weights (issue 22). Jobs inherit this environment; a user's own setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
@@ -45,10 +51,10 @@ def trained(model):
 
 
 def job_threads(wanted):
-    """Threads of a torch / onnxruntime job: ``wanted``, but 1 on a machine of 2 cores or fewer. There a
-    2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready training or
-    extraction waited while 1-thread jobs kept taking the other core (issue 22). On a cluster
-    --set-threads decides (profiles/slurm)."""
+    """Threads of an inference job (extraction, inspection): ``wanted``, but 1 on a machine of 2 cores or
+    fewer. There a 2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready
+    extraction waited while 1-thread jobs kept taking the other core (issue 22). Their outputs are the
+    same with 1 or 2 threads (bit for bit, measured). On a cluster --set-threads decides."""
     try:
         cores = workflow.cores
     except WorkflowError:  # no --cores (e.g. --report, --lint): no job runs
