@@ -184,8 +184,10 @@ _CHECK_LIBRARIES = ("torch", "torchvision", "timm", "kymatio", "efficientnet_lit
 
 
 def check_cache_dir() -> Path:
-    """Where the model checks' answers are kept: $XDG_CACHE_HOME/layeratlas/checks (default
-    ~/.cache/layeratlas/checks), beside UMAP's numba cache."""
+    """Where the model checks' answers are kept: $LAYERATLAS_CHECKS_CACHE when set, else
+    $XDG_CACHE_HOME/layeratlas/checks (default ~/.cache/layeratlas/checks), beside UMAP's numba cache."""
+    if env := os.environ.get("LAYERATLAS_CHECKS_CACHE"):
+        return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "layeratlas" / "checks"
 

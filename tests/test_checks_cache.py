@@ -33,7 +33,8 @@ def _checked_in_fresh_interpreter(raw: dict, cache_home) -> dict:  # noqa: ANN00
         print(json.dumps({{"checked": checked, "built": built}}))
         """
     )
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home), "LAYERATLAS_OFFLINE": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "LAYERATLAS_CHECKS_CACHE"}
+    env |= {"XDG_CACHE_HOME": str(cache_home), "LAYERATLAS_OFFLINE": "1"}
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT, env=env
     )
@@ -51,6 +52,7 @@ def test_a_second_check_of_the_same_models_builds_none(tmp_path):
 def test_a_changed_model_is_checked_again(tmp_path, monkeypatch):
     """A cached answer is never another spec's: an unknown layer after a good config is still refused."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LAYERATLAS_CHECKS_CACHE", raising=False)
     good = check_config(copy.deepcopy(SMALL), cache=True)
     assert check_cache_dir() == tmp_path / "layeratlas" / "checks"
     bad = copy.deepcopy(SMALL)
@@ -61,3 +63,5 @@ def test_a_changed_model_is_checked_again(tmp_path, monkeypatch):
         check_config(copy.deepcopy(bad), cache=True)
     assert check_config(copy.deepcopy(SMALL), cache=True) == good == check_config(copy.deepcopy(SMALL))
     assert len(list(check_cache_dir().glob("*.json"))) == 2
+    monkeypatch.setenv("LAYERATLAS_CHECKS_CACHE", str(tmp_path / "elsewhere"))  # benchmarks: a fresh one
+    assert check_cache_dir() == tmp_path / "elsewhere"
