@@ -53,8 +53,10 @@ def trained(model):
 def job_threads(wanted):
     """Threads of an inference job (extraction, inspection): ``wanted``, but 1 on a machine of 2 cores or
     fewer. There a 2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready
-    extraction waited while 1-thread jobs kept taking the other core (issue 22). Their outputs are the
-    same with 1 or 2 threads (bit for bit, measured). On a cluster --set-threads decides."""
+    extraction waited while 1-thread jobs kept taking the other core (issue 22). Measured with 1 and 2
+    threads: the features are the same bit for bit; the top patches are the same images, ranks and boxes,
+    their responses within 2e-6 relative (float32 sums in another order). On a cluster --set-threads
+    decides."""
     try:
         cores = workflow.cores
     except WorkflowError:  # no --cores (e.g. --report, --lint): no job runs
