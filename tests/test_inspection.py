@@ -403,6 +403,19 @@ def test_colour_scattering_network_is_inspected_end_to_end(tmp_path, tiny_config
         tmp_path / "dead.tsv", tmp_path / "dead.png",
     )  # fmt: skip
     assert (tmp_path / "dead.png").is_file()
+    # the workflow's job per (dataset, model): the same files from one load of the network
+    one = tmp_path / "one"
+    inspect.model_inspection(
+        "rgb", "scat_rgb", spec, None, tmp_path / "data", "test", 0, options, 1,
+        {"scattering": (one / "maps", one / "patches.tsv", one / "patches.png")},
+        one / "dead.tsv", one / "dead.png",
+    )  # fmt: skip
+    assert sorted(p.name for p in (one / "maps").glob("*.png")) == sorted(
+        p.name for p in (tmp_path / "maps").glob("*.png")
+    )
+    for table in ("patches.tsv", "dead.tsv"):
+        assert (one / table).read_text() == (tmp_path / table).read_text()
+    assert (one / "patches.png").stat().st_size and (one / "dead.png").is_file()
 
 
 @pytest.mark.parametrize("side", [13, 4, 20])

@@ -34,6 +34,9 @@ def test_default_config_dag_builds(tmp_path):
     # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
     assert "html_table" not in counts
     assert counts["layer_tables"] == n_layers and counts["study_tables"] == 1
+    # issue 22: one inspection job per (dataset, model), loading the network once for all its layers
+    assert "inspect_layer" not in counts and "dead_units" not in counts
+    assert all(counts[f"inspect_layers_{m}"] == len(config["datasets"]) for m in config["models"])
 
 
 def test_the_longest_chain_goes_first(tmp_path):
@@ -57,6 +60,28 @@ def test_the_longest_chain_goes_first(tmp_path):
         )
         == 0
     )
+    # ... and on 2 cores only training asks for both (its weights depend on the thread count): a 2-thread
+    # extraction or inspection waited for every 1-thread job to end
+    threads = {
+        block.split(":", 1)[0].strip()
+        for block in out.split("\nrule ")[1:]
+        if any(line.strip() == "threads: 2" for line in block.splitlines())
+    }
+    assert threads == {"train_model"}
+
+
+def test_torch_jobs_use_two_threads_above_two_cores(tmp_path):
+    """On more than 2 cores extraction and the layer inspections ask for 2 threads again."""
+    targets = ["results/features/digits/small_cnn", "results/inspection/digits/small_cnn/dead_units.png"]
+    out = snakemake(tmp_path, *targets, "--dry-run", "--cores", "4", "--configfile", str(TINY_CONFIG)).stdout
+    threads = {
+        block.split(":", 1)[0].strip(): [
+            int(line.split(":")[1]) for line in block.splitlines() if line.strip().startswith("threads:")
+        ]
+        for block in out.split("\nrule ")[1:]
+    }
+    assert threads["extract_features"] == [2] and threads["inspect_layers_small_cnn"] == [2]
+    assert threads["prepare_dataset"] == []  # 1 thread is not printed
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):
@@ -134,6 +159,13 @@ def test_tiny_run_changed_perplexity_reruns_only_the_tsne_maps(tiny_run, tmp_pat
     counts = job_counts(snakemake(tiny_run, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout)
     assert counts["embed_features_thumbnails"] == sum(len(m["layers"]) for m in config["models"].values())
     assert "embed_features" not in counts and "train_model" not in counts
+
+
+def test_tiny_run_jobs_sleep_while_they_wait(tiny_run):
+    """Training's OpenMP threads sleep, not spin, while they wait (issue 22: spinning cost 4.6x the CPU
+    seconds on a shared machine); the workflow sets it for every job."""
+    log = (tiny_run / "logs/train_model/small_cnn.log").read_text()
+    assert "OMP_WAIT_POLICY=PASSIVE" in log
 
 
 def test_unknown_layer_stops_snakemake_before_any_job(tmp_path):

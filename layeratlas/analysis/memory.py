@@ -219,10 +219,27 @@ def _widths(spec: Mapping[str, Any], cache: dict) -> dict[str, int]:
     return {layer: reduced_dim(cache[key][layer], spec["layers"][layer]) for layer in layers}
 
 
-def config_layer_sizes(config: Mapping[str, Any], root: str | os.PathLike = ".") -> list[LayerSize]:
-    """LayerSize of every (dataset, model, layer) the config analyses whose sample count is known."""
+def model_widths(models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Each model's layer widths after reduction ({} for a model that cannot be built or traced)."""
+    widths, traced = {}, {}
+    for model, spec in models.items():
+        try:
+            widths[model] = _widths(spec, traced)
+        except Exception:  # noqa: BLE001 - a bad layer or reduction is reported by checks.py
+            widths[model] = {}
+    return widths
+
+
+def config_layer_sizes(
+    config: Mapping[str, Any],
+    root: str | os.PathLike = ".",
+    known_widths: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[LayerSize]:
+    """LayerSize of every (dataset, model, layer) the config analyses whose sample count is known.
+    ``known_widths``: ``model_widths`` of the config's models, computed before (checks.py caches them)."""
     root = Path(root)
-    sizes, widths, traced = [], {}, {}
+    sizes, traced = [], {}
+    widths = {m: dict(w) for m, w in (known_widths or {}).items()}
     for dataset, dspec in config["datasets"].items():
         splits = dataset_splits(dataset, dspec, root)
         if splits is None:
@@ -245,7 +262,12 @@ def config_layer_sizes(config: Mapping[str, Any], root: str | os.PathLike = ".")
     return sizes
 
 
-def config_memory_errors(config: Mapping[str, Any], root: str | os.PathLike = ".") -> list[str]:
+def config_memory_errors(
+    config: Mapping[str, Any],
+    root: str | os.PathLike = ".",
+    known_widths: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[str]:
     """memory_errors of every analysed layer of a validated config, for the analyses it switches on:
     the check before any job."""
-    return memory_errors(config_layer_sizes(config, root), analyses=config.get("analyses") or {})
+    sizes = config_layer_sizes(config, root, known_widths)
+    return memory_errors(sizes, analyses=config.get("analyses") or {})

@@ -160,15 +160,60 @@ def layer_figures(
 ) -> None:
     """Activation maps of the configured images (one PNG per image under ``activations_dir``) and the
     top-k patches of the first channels of one layer over the ``split`` images."""
+    torch.set_num_threads(max(1, threads))
+    net = _network(model, spec, checkpoint, seed)
+    data = _split_images(dataset_dir, split)
+    _layer_figures(net, data, dataset, model, layer, split, seed, options,
+                   activations_dir, patches_table, patches_figure)  # fmt: skip
+
+
+def model_inspection(
+    dataset: str,
+    model: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    dataset_dir: Pathish,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    threads: int,
+    layers: Mapping[str, tuple[Pathish, Pathish, Pathish]],
+    dead_table: Pathish,
+    dead_figure: Pathish,
+) -> None:
+    """What ``layer_figures`` draws for every layer of ``layers`` (layer -> its activations folder, top
+    patches table and figure) and what ``dead_units`` writes, from one load of the network and the images:
+    one process per (dataset, model) instead of one per layer, each paying torch's import and the load."""
+    torch.set_num_threads(max(1, threads))
+    net = _network(model, spec, checkpoint, seed)
+    data = _split_images(dataset_dir, split)
+    for layer, (activations_dir, patches_table, patches_figure) in layers.items():
+        _layer_figures(net, data, dataset, model, layer, split, seed, options,
+                       activations_dir, patches_table, patches_figure)  # fmt: skip
+    _dead_units(net, data[0], dataset, model, split, seed, options, dead_table, dead_figure)
+
+
+def _layer_figures(
+    net: tuple,
+    data: tuple,
+    dataset: str,
+    model: str,
+    layer: str,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    activations_dir: Pathish,
+    patches_table: Pathish,
+    patches_figure: Pathish,
+) -> None:
     from layeratlas.inspection.activations import layer_maps, select_images
     from layeratlas.inspection.graph import forward_nodes
     from layeratlas.inspection.layer_table import shapes
     from layeratlas.inspection.patches import TopUnits, clip_wide, crop_rgb, top_table, update_top
     from layeratlas.inspection.receptive_field import receptive_fields
 
-    torch.set_num_threads(max(1, threads))
-    traced, preprocess, size, _ = _network(model, spec, checkpoint, seed)
-    images, sample_ids, labels, class_names = _split_images(dataset_dir, split)
+    traced, preprocess, size, _ = net
+    images, sample_ids, labels, class_names = data
     where = f"{model} / {layer} on {dataset} ({split})"
 
     chosen = np.sort(
@@ -247,12 +292,27 @@ def dead_units(
     figure: Pathish,
 ) -> None:
     """Fraction of channels of every ReLU layer that never output more than 0 on the ``split`` images."""
+    torch.set_num_threads(max(1, threads))
+    net = _network(model, spec, checkpoint, seed)
+    images = _split_images(dataset_dir, split)[0]
+    _dead_units(net, images, dataset, model, split, seed, options, table, figure)
+
+
+def _dead_units(
+    net: tuple,
+    images: np.ndarray,
+    dataset: str,
+    model: str,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    table: Pathish,
+    figure: Pathish,
+) -> None:
     from layeratlas.inspection.dead_units import channel_maxima, dead_unit_table
     from layeratlas.inspection.graph import forward_nodes, is_activation
 
-    torch.set_num_threads(max(1, threads))
-    traced, preprocess, _, _ = _network(model, spec, checkpoint, seed)
-    images = _split_images(dataset_dir, split)[0]
+    traced, preprocess, _, _ = net
     images = images[_searched(len(images), options["max_images"], seed)]
     nodes = [n for n in traced.compute_nodes() if is_activation(traced, n)]
     where = f"{model} on {dataset} ({split}, n={len(images)})"

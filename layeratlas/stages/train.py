@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ def train_model(
     from layeratlas.training import pick_device, train_classifier
 
     torch.set_num_threads(threads)
+    # the workflow sets PASSIVE (workflow/rules/common.smk): spinning threads cost 4.6x the CPU under load
+    log.info("%d torch threads, OMP_WAIT_POLICY=%s", threads, os.environ.get("OMP_WAIT_POLICY", "unset"))
     ds = training_set(dataset_dir, spec["train"].get("sample_size"), seed)
     arch = model_architecture(spec)
     num_classes = len(ds.class_names)

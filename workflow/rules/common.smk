@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints, target lists and input functions. No rule lives here.
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -14,9 +15,17 @@ try:
     # The one checker `layeratlas validate` runs too: every problem at once, one line each. The checks
     # against models and files run before any job, once (not again in every cluster job). In place:
     # rules and scripts (snakemake.config) see the validated config with defaults filled in.
-    config.update(check_config(config, deep=workflow.is_main_process, files=workflow.configfiles))
+    # The checks that build the models (torch's import included) answer from a cache when the same model
+    # specs were checked before (layeratlas.checks.model_checks): --report and dry runs start sooner.
+    checked = check_config(config, deep=workflow.is_main_process, files=workflow.configfiles, cache=True)
+    config.update(checked)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+
+# Jobs share the cores: an OpenMP thread (torch) that waits for work sleeps instead of spinning. A 2-thread
+# training spun away 4.6x the CPU seconds of a sleeping one while other jobs ran, for bit-identical
+# weights (issue 22). Jobs inherit this environment; a user's own setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
@@ -39,6 +48,20 @@ wildcard_constraints:
 
 def trained(model):
     return bool(config["models"][model].get("train"))
+
+
+def job_threads(wanted):
+    """Threads of an inference job (extraction, inspection): ``wanted``, but 1 on a machine of 2 cores or
+    fewer. There a 2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready
+    extraction waited while 1-thread jobs kept taking the other core (issue 22). Measured with 1 and 2
+    threads: the features are the same bit for bit; the top patches are the same images, ranks and boxes,
+    their responses within 2e-6 relative (float32 sums in another order). On a cluster --set-threads
+    decides."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores (e.g. --report, --lint): no job runs
+        return wanted
+    return 1 if cores <= 2 else wanted
 
 
 def sweep_metrics(wildcards):
@@ -305,15 +328,20 @@ def _inspection_labels(figure, section="network", **extra):
     return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
 
 
-def _activation_labels(wildcards):
-    """Labels of one image's activation maps: the sample id zero-padded, so sample 2 sorts before 18."""
-    return {
-        "dataset": wildcards.dataset,
-        "model": wildcards.model,
-        "layer": wildcards.layer,
-        "section": SECTIONS["image"],
-        "figure": f"activation maps: sample {int(wildcards.sample):06d}",
-    }
+def activation_labels(layer):
+    """Labels of one image's activation maps of ``layer`` (a function of the job's wildcards): the sample
+    id zero-padded, so sample 2 sorts before 18."""
+
+    def labels(wildcards):
+        return {
+            "dataset": wildcards.dataset,
+            "model": wildcards.model,
+            "layer": layer,
+            "section": SECTIONS["image"],
+            "figure": f"activation maps: sample {int(wildcards.sample):06d}",
+        }
+
+    return labels
 
 
 # Targets and input functions of report.smk (a snakefile holds rules or functions, not both).

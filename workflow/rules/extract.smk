@@ -14,7 +14,7 @@ rule extract_features:
     priority: 10
     conda:
         "../envs/layeratlas.yaml"
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,

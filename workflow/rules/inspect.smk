@@ -43,89 +43,88 @@ rule inspect_network:
         "../../scripts/inspect_network.py"
 
 
-rule inspect_layer:
-    input:
-        checkpoint=checkpoint_if_trained,
-        weights=untrained_weights_input,  # models.<model>.weights as a local file
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-    output:
-        activations=report(
-            directory("results/inspection/{dataset}/{model}/{layer}/activations"),
-            patterns=["sample{sample}.png"],
-            caption="../report/inspection_activations.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_activation_labels,
-        ),
-        table="results/inspection/{dataset}/{model}/{layer}/top_patches.parquet",
-        table_tsv=report(
-            "results/inspection/{dataset}/{model}/{layer}/top_patches.tsv",
-            caption="../report/inspection_patches.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_inspection_labels("top patches (.tsv)", dataset="{dataset}", layer="{layer}"),
-        ),
-        figure=report(
-            "results/inspection/{dataset}/{model}/{layer}/top_patches.png",
-            caption="../report/inspection_patches.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_inspection_labels("top patches", dataset="{dataset}", layer="{layer}"),
-        ),
-    log:
-        "logs/inspect_layer/{dataset}/{model}/{layer}.log",
-    benchmark:
-        "results/benchmarks/inspect_layer/{dataset}/{model}/{layer}.tsv"
-    conda:
-        "../envs/layeratlas.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        spec=lambda wildcards: config["models"][wildcards.model],
-        split=config["analyses"]["split"],
-        seed=config["seed"],
-        options=INSPECTION,
-    script:
-        "../../scripts/inspect_layer.py"
+# Per (dataset, model), one job draws every layer's activation maps and top patches and counts the dead
+# units: the network is loaded and torch imported once, not once per layer (issue 22: 7 inspect_layer
+# jobs of ~12 CPU-s, ~5 of them start-up, and 3 dead_units jobs of ~8). A job per layer bought no
+# resumability: its params hold the model's spec, layers included, so a changed layer reran them all. A
+# rule per model, since a rule's outputs cannot follow the model's layers.
+for _model in MODELS if INSPECTION["enabled"] else []:
 
-
-rule dead_units:
-    input:
-        checkpoint=checkpoint_if_trained,
-        weights=untrained_weights_input,  # models.<model>.weights as a local file
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-    output:
-        table="results/inspection/{dataset}/{model}/dead_units.parquet",
-        table_tsv=report(
-            "results/inspection/{dataset}/{model}/dead_units.tsv",
-            caption="../report/inspection_dead_units.rst",
-            category="{model}",
-            subcategory="network",
-            labels=_inspection_labels("dead units (.tsv)", dataset="{dataset}"),
-        ),
-        figure=report(
-            "results/inspection/{dataset}/{model}/dead_units.png",
-            caption="../report/inspection_dead_units.rst",
-            category="{model}",
-            subcategory="network",
-            labels=_inspection_labels("dead units", dataset="{dataset}"),
-        ),
-    log:
-        "logs/dead_units/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/dead_units/{dataset}/{model}.tsv"
-    conda:
-        "../envs/layeratlas.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        spec=lambda wildcards: config["models"][wildcards.model],
-        split=config["analyses"]["split"],
-        seed=config["seed"],
-        options=INSPECTION,
-    script:
-        "../../scripts/dead_units.py"
+    rule:
+        name:
+            f"inspect_layers_{_model}"
+        input:
+            checkpoint=checkpoint_if_trained,
+            weights=untrained_weights_input,  # models.<model>.weights as a local file
+            dataset=lambda wildcards: dataset_files(wildcards.dataset),
+        output:
+            activations=[
+                report(
+                    directory(f"results/inspection/{{dataset}}/{{model}}/{layer}/activations"),
+                    patterns=["sample{sample}.png"],
+                    caption="../report/inspection_activations.rst",
+                    category="{model}",
+                    subcategory=layer,
+                    labels=activation_labels(layer),
+                )
+                for layer in LAYERS[_model]
+            ],
+            tables=[
+                f"results/inspection/{{dataset}}/{{model}}/{layer}/top_patches.parquet"
+                for layer in LAYERS[_model]
+            ],
+            tables_tsv=[
+                report(
+                    f"results/inspection/{{dataset}}/{{model}}/{layer}/top_patches.tsv",
+                    caption="../report/inspection_patches.rst",
+                    category="{model}",
+                    subcategory=layer,
+                    labels=_inspection_labels("top patches (.tsv)", dataset="{dataset}", layer=layer),
+                )
+                for layer in LAYERS[_model]
+            ],
+            figures=[
+                report(
+                    f"results/inspection/{{dataset}}/{{model}}/{layer}/top_patches.png",
+                    caption="../report/inspection_patches.rst",
+                    category="{model}",
+                    subcategory=layer,
+                    labels=_inspection_labels("top patches", dataset="{dataset}", layer=layer),
+                )
+                for layer in LAYERS[_model]
+            ],
+            dead_table="results/inspection/{dataset}/{model}/dead_units.parquet",
+            dead_table_tsv=report(
+                "results/inspection/{dataset}/{model}/dead_units.tsv",
+                caption="../report/inspection_dead_units.rst",
+                category="{model}",
+                subcategory="network",
+                labels=_inspection_labels("dead units (.tsv)", dataset="{dataset}"),
+            ),
+            dead_figure=report(
+                "results/inspection/{dataset}/{model}/dead_units.png",
+                caption="../report/inspection_dead_units.rst",
+                category="{model}",
+                subcategory="network",
+                labels=_inspection_labels("dead units", dataset="{dataset}"),
+            ),
+        log:
+            "logs/inspect_layers/{dataset}/{model}.log",
+        benchmark:
+            "results/benchmarks/inspect_layers/{dataset}/{model}.tsv"
+        wildcard_constraints:
+            model=re.escape(_model),
+        conda:
+            "../envs/layeratlas.yaml"
+        threads: job_threads(2)
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        params:
+            spec=lambda wildcards: config["models"][wildcards.model],
+            layers=LAYERS[_model],
+            split=config["analyses"]["split"],
+            seed=config["seed"],
+            options=INSPECTION,
+        script:
+            "../../scripts/inspect_layers.py"
