@@ -60,18 +60,18 @@ def test_the_longest_chain_goes_first(tmp_path):
         )
         == 0
     )
-    # ... and on 2 cores only training asks for both (its weights depend on the thread count): a 2-thread
-    # extraction or inspection waited for every 1-thread job to end
+    # ... and on 2 cores no job asks for both: a 2-thread training, extraction or inspection waited for every
+    # 1-thread job to end
     threads = {
         block.split(":", 1)[0].strip()
         for block in out.split("\nrule ")[1:]
         if any(line.strip() == "threads: 2" for line in block.splitlines())
     }
-    assert threads == {"train_model"}
+    assert threads == set()
 
 
 def test_torch_jobs_use_two_threads_above_two_cores(tmp_path):
-    """On more than 2 cores extraction and the layer inspections ask for 2 threads again."""
+    """On more than 2 cores training, extraction and the layer inspections ask for 2 threads again."""
     targets = ["results/features/digits/small_cnn", "results/inspection/digits/small_cnn/dead_units.png"]
     out = snakemake(tmp_path, *targets, "--dry-run", "--cores", "4", "--configfile", str(TINY_CONFIG)).stdout
     threads = {
@@ -81,6 +81,7 @@ def test_torch_jobs_use_two_threads_above_two_cores(tmp_path):
         for block in out.split("\nrule ")[1:]
     }
     assert threads["extract_features"] == [2] and threads["inspect_layers_small_cnn"] == [2]
+    assert threads["train_model"] == [2]
     assert threads["prepare_dataset"] == []  # 1 thread is not printed
 
 

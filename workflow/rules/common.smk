@@ -51,8 +51,8 @@ def trained(model):
 
 
 def job_threads(wanted):
-    """Threads of an inference job (extraction, inspection): ``wanted``, but 1 on a machine of 2 cores or
-    fewer. There a 2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready
+    """Threads of a torch job (training, extraction, inspection): ``wanted``, but 1 on a machine of 2 cores
+    or fewer. There a 2-thread job needs every core, and Snakemake keeps none free for a waiting job: a ready
     extraction waited while 1-thread jobs kept taking the other core (issue 22). Measured with 1 and 2
     threads: the features are the same bit for bit; the top patches are the same images, ranks and boxes,
     their responses within 2e-6 relative (float32 sums in another order). On a cluster --set-threads
