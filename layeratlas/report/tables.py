@@ -26,6 +26,10 @@ from layeratlas.io import atomic_path, read_json
 from layeratlas.report.budget import MAX_ITEM_BYTES
 
 PAGE_ROWS = 50  # rows per page of an interactive table
+# The most rows a page shows (in reading order): at 100 classes an inter-class table has 4,950 pairs,
+# ~1.5 MB a page, and nine of them were a fifth of report.html; the 1,000 nearest pairs are what a reader
+# looks at, and the whole table stays in its .tsv.
+MAX_ROWS = 1000
 # Column -> ascending: the order a reader wants a large table in (what matters first).
 READING_ORDER: Mapping[str, bool] = {
     "inter_class_variance": True,  # nearest class pairs first: the most confusable
@@ -244,14 +248,16 @@ def table_html(
     note: str = "",
     download: str | os.PathLike | None = None,
     max_bytes: int = MAX_ITEM_BYTES,
+    max_rows: int = MAX_ROWS,
     interactive: bool = True,
 ) -> str:
     """A whole HTML page: ``frame`` as a great-tables table (fractions as %, other floats to 3-4
     significant digits, integers with thousands separators), ``note`` below the title, and the raw file
     ``download`` embedded as a download link.
 
-    Large tables come in ``reading_order``; a page over ``max_bytes`` keeps the rows that fit (the note
-    says how many of how many, and names the full file) and links the raw file only where it fits too.
+    Large tables come in ``reading_order``; a page shows at most ``max_rows`` rows, and a page over
+    ``max_bytes`` keeps the rows that fit (the note says how many of how many, and names the full file);
+    it links the raw file only where it fits too.
     ``interactive`` adds search, sorting and paging (``INTERACTIVE_JS``)."""
     frame, order = reading_order(frame)
     constant = []  # a text column with one value in every row reads once, above the table
@@ -268,7 +274,7 @@ def table_html(
     name = html.escape(Path(download).name) if download is not None else ""
     embed = 0 < len(raw) * 4 / 3 < max_bytes / 4  # the raw file inline only while it is small beside the page
     budget = max_bytes - (len(raw) * 4 // 3 + 400 if embed else 400) - len(INTERACTIVE_JS) - 2000
-    rows = shown.height
+    rows = min(shown.height, max_rows)
     if rows > 400:  # estimate the rows that fit from a sample, rather than render every row twice
         sample = len(_gt_html(shown.head(200), title, note).encode("utf-8"))
         fixed = len(_gt_html(shown.head(1), title, note).encode("utf-8"))
@@ -276,8 +282,9 @@ def table_html(
     while True:
         words = [order] if order else []
         if rows < shown.height:
+            why = "" if rows == max_rows else " (the rest would not open inside report.html)"
             words.append(
-                f"the first {rows:,} of {shown.height:,} rows (the rest would not open inside report.html); "
+                f"the first {rows:,} of {shown.height:,} rows{why}; "
                 f"the full table: {name or 'its .tsv'} in results/ and in report.zip"
             )
         subtitle = "; ".join(filter(None, [note, *words]))
