@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from layeratlas import plots
-from layeratlas.report.budget import MAX_ITEM_BYTES, fits_report
+from layeratlas.report.budget import fits_report
 from tests.test_plots import check_figure
 from tests.test_report_browser import browser  # noqa: F401 - the headless Chromium fixture
 
@@ -111,6 +111,44 @@ def test_heatmaps_and_bars_change_form(study, tmp_path):
 
     fig = class_mean_images(study["images"], NAMES, "Class means on shapes100")
     check_scale(fig, tmp_path, "means")
+
+
+def test_the_dataset_examples_show_every_class_on_one_page(study, tmp_path):
+    from layeratlas.plots.classes import EXAMPLES_DPI, class_examples
+
+    examples = [np.repeat(image[None], 3, axis=0) for image in study["images"]]
+    fig = class_examples(examples, NAMES, "shapes100: the first 3 images of each of its 100 classes")
+    shown = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert shown == NAMES  # every class, in class order (down the columns)
+    width, height = fig.get_size_inches()
+    assert width <= 16 and height <= 12  # one page, not metres of rows
+    check_scale(fig, tmp_path, "examples", dpi=EXAMPLES_DPI)  # names inside the canvas, pixel budget
+    # few classes keep one row of 8 per class
+    fig = class_examples(examples[:10], NAMES[:10], "ten classes")
+    assert [ax.get_ylabel() for ax in fig.axes] == NAMES[:10]
+    check_scale(fig, tmp_path, "examples10")
+
+
+def test_figures_of_images_are_saved_in_256_colours(study, tmp_path):
+    from PIL import Image
+
+    from layeratlas.plots.embeddings import thumbnail_map
+
+    rng = study["rng"]
+    labels = np.arange(K).repeat(3)
+    images = (rng.random((len(labels), 32, 32, 3)) * 255).astype(np.uint8)  # noise: the worst case
+    coords = rng.normal(size=(len(labels), 2)) * 10
+    fig = thumbnail_map(coords, images, labels, "t-SNE of cnn / layer3", zoom=0.75, class_names=NAMES)
+    fig.savefig(tmp_path / "full.png", dpi=plots.DPI)
+    plots.save_figure(fig, tmp_path / "map.png")
+    with Image.open(tmp_path / "map.png") as png:
+        assert png.mode == "P"
+    assert (tmp_path / "map.png").stat().st_size < 0.6 * (tmp_path / "full.png").stat().st_size
+    fig, ax = plt.subplots()  # any other figure stays in full colour
+    ax.imshow(rng.random((20, 20)))
+    plots.save_figure(fig, tmp_path / "heat.png")
+    with Image.open(tmp_path / "heat.png") as png:
+        assert png.mode == "RGBA"
 
 
 def test_confusion_matrices_are_clustered_without_numbers_with_the_most_confused_pairs(study, tmp_path):
