@@ -367,3 +367,38 @@ def test_the_100_class_explorer_opens_inside_a_report_pane(browser, tmp_path):  
             time.sleep(0.3)
     finally:
         browser.switch_to.default_content()
+
+
+def test_the_explorer_writes_its_declared_pages_and_a_note_when_even_the_fewest_points_do_not_fit(
+    tmp_path, monkeypatch
+):
+    """Both declared outputs always exist: the page with every point (from disk) and the report's item,
+    which is a note naming the full page when no number of points fits report.html."""
+    import json
+
+    from layeratlas.report import explorer
+
+    maps, index, images = _explorer_study(k=20, per_class=10)
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "dataset.json").write_text(
+        json.dumps({"name": "shapes100", "class_names": NAMES[:20], "image_shape": [32, 32, 3]})
+    )
+    index.write_parquet(data / "index.parquet")
+    np.save(data / "images.npy", images)
+    tables = []
+    for (model, layer), frames in maps.items():
+        (tmp_path / model / layer).mkdir(parents=True)
+        for e, frame in frames.items():
+            tables.append(tmp_path / model / layer / f"embedding_{e}.parquet")
+            frame.write_parquet(tables[-1])
+    page, full = tmp_path / "shapes100.html", tmp_path / "shapes100.full.html"
+    options = {"embedding": "tsne", "max_points": 5000, "seed": 0, "output": page, "full_output": full}
+    explorer.write_explorer("shapes100", tables, data, **options)
+    assert page.read_text() == full.read_text()  # 200 points fit: the same page twice
+    monkeypatch.setattr(explorer, "fits_report", lambda n_bytes: n_bytes < 10_000)
+    explorer.write_explorer("shapes100", tables, data, **options)
+    note = page.read_text()
+    assert "shapes100.full.html" in note and "report.zip" in note and len(note) < 10_000
+    assert "t-SNE explorer" in full.read_text() and full.stat().st_size > 100_000  # the page itself
+    assert sorted(p.name for p in tmp_path.glob("shapes100*")) == ["shapes100.full.html", "shapes100.html"]
