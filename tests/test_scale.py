@@ -148,7 +148,7 @@ def test_figures_of_images_are_saved_in_256_colours(study, tmp_path):
     ax.imshow(rng.random((20, 20)))
     plots.save_figure(fig, tmp_path / "heat.png")
     with Image.open(tmp_path / "heat.png") as png:
-        assert png.mode == "RGBA"
+        assert png.mode == "RGB"  # opaque: the same pixels without the alpha channel
 
 
 def test_confusion_matrices_are_clustered_without_numbers_with_the_most_confused_pairs(study, tmp_path):
