@@ -176,14 +176,114 @@ def report_items(report: Path, run: Path) -> list[tuple[int, str]]:
     return sorted(items, reverse=True)
 
 
+SHOTS = {  # screenshot -> (result shown, its kind); the layer: the fine-tuned network's last one
+    "atlas": ("results/report/shapes100/atlas.png", "img"),
+    "class_variance_heatmap": (
+        "results/analysis/shapes100/efficientnet_lite0_finetuned/global_pool/class_variance_heatmap.png",
+        "img",
+    ),
+    "probe_confusion": (
+        "results/analysis/shapes100/efficientnet_lite0_finetuned/global_pool/confusion.png",
+        "img",
+    ),
+    "dataset_examples": ("results/report/datasets/shapes100/samples.png", "img"),
+    "explorer": ("results/explorer/shapes100.html", "html"),
+}
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def screenshots(
+    report: Path, folder: Path, width: int = 1600, height: int = 1100, scale: float = 0.8
+) -> None:
+    """Headless Chromium shots of report.html showing each of ``SHOTS`` as its own button would (Snakemake's
+    ``app.setView``), scaled by ``scale`` (1,280 px wide) and saved in 256 colours (enough for a
+    screenshot of a figure; a third of the bytes)."""
+    import shutil
+
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.get(report.as_uri())
+        wait(
+            lambda: driver.execute_script(
+                "return typeof app !== 'undefined' && typeof results !== 'undefined'"
+            )
+        )
+        for name, (path, kind) in SHOTS.items():
+            driver.execute_script(
+                "app.setView({navbarMode: 'resultinfo', resultPath: arguments[0], content: arguments[1],"
+                " contentPath: results[arguments[0]].data_uri});",
+                path,
+                kind,
+            )
+            if kind == "img":
+                wait(
+                    lambda: driver.execute_script(
+                        "const i = document.querySelector('main img, div.p-3 img');"
+                        "return i && i.complete && i.naturalWidth > 0"
+                    )
+                )
+            else:  # the explorer: wait until Bokeh has drawn inside the pane
+                frame = wait(lambda: driver.find_elements("tag name", "iframe"))[0]
+                driver.switch_to.frame(frame)
+                wait(lambda: driver.execute_script("return !!(window.Bokeh && Bokeh.documents.length)"), 120)
+                time.sleep(3)
+                driver.switch_to.default_content()
+            time.sleep(1)
+            png = folder / f"{name}.png"
+            driver.save_screenshot(str(png))
+            with Image.open(png) as shot:
+                size = (round(shot.width * scale), round(shot.height * scale))
+                image = shot.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+            image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                png, optimize=True
+            )
+            print(f"{png}: {png.stat().st_size / 1e3:,.0f} kB")
+    finally:
+        driver.quit()
+
+
+def wait(condition, timeout: float = 60.0):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError("report.html did not show the result in time")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder of the study (made if missing)")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--report-only", action="store_true", help="rerun only the report rules, then report.html")
+    p.add_argument(
+        "--screenshots", type=Path, help="only take the screenshots of DIR/report.html into this folder"
+    )
     args = p.parse_args()
     out = args.out.resolve()
+    if args.screenshots:
+        screenshots(out / "report.html", args.screenshots)
+        return
     out.mkdir(parents=True, exist_ok=True)
     print(machine(), flush=True)
     n = write_folder(out / "data")
