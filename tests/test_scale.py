@@ -415,3 +415,54 @@ def test_the_explorer_writes_its_declared_pages_and_a_note_when_even_the_fewest_
     assert "shapes100.full.html" in note and "report.zip" in note and len(note) < 10_000
     assert "t-SNE explorer" in full.read_text() and full.stat().st_size > 100_000  # the page itself
     assert sorted(p.name for p in tmp_path.glob("shapes100*")) == ["shapes100.full.html", "shapes100.html"]
+
+
+def test_a_packed_table_page_unzips_searches_and_sorts_inside_a_report_pane(study, browser, tmp_path):  # noqa: F811
+    """The 1,000 nearest class pairs, packed (``tables.pack_rows``), as report.html shows the page: an
+    iframe whose src is a data: URL. The rows arrive, paged; the search and a column sort work on them."""
+    import base64
+    import time
+
+    from layeratlas.report import tables
+
+    source = tmp_path / "inter_class_variance.tsv"
+    inter_table(study).write_csv(source, separator="\t")
+    page = tmp_path / "inter.html"
+    tables.write_table_html(source, page, "Inter-class variance")
+    uri = "data:text/html;charset=utf-8;base64," + base64.b64encode(page.read_bytes()).decode()
+    host = tmp_path / "report.html"
+    host.write_text(
+        f'<!DOCTYPE html><iframe id="pane" style="width:1200px;height:800px" src="{uri}"></iframe>'
+    )
+    browser.get(host.as_uri())
+    browser.switch_to.frame("pane")
+    info = "const s = document.querySelector('div.tools span'); return s ? s.textContent : ''"
+    try:
+        deadline = time.monotonic() + 60
+        while not browser.execute_script(info):
+            assert time.monotonic() < deadline, "the packed rows did not arrive"
+            time.sleep(0.3)
+        assert (
+            browser.execute_script("return document.querySelectorAll('tbody tr').length") == tables.MAX_ROWS
+        )
+        assert browser.execute_script(info) == "rows 1-50 of 1000"
+        browser.execute_script(
+            "const i = document.querySelector('div.tools input'); i.value = arguments[0];"
+            "i.dispatchEvent(new Event('input'));",
+            NAMES[3],
+        )
+        shown = browser.execute_script(info)
+        assert shown.endswith("(of 1000)") and int(shown.split(" of ")[1].split(" ")[0]) < 1000, shown
+        browser.execute_script("document.querySelectorAll('thead tr.gt_col_headings th')[4].click()")
+        values = browser.execute_script(
+            "return [...document.querySelectorAll('tbody tr')].filter((r) => r.style.display !== 'none')"
+            ".map((r) => parseFloat(r.cells[4].textContent.replace(/,/g, '')))"
+        )
+        assert values == sorted(values) and len(values) == min(50, int(shown.split(" of ")[1].split(" ")[0]))
+        texts = browser.execute_script(
+            "return [...document.querySelectorAll('tbody tr')].filter((r) => r.style.display !== 'none')"
+            ".map((r) => r.textContent)"
+        )
+        assert all(NAMES[3] in t for t in texts)  # the search kept only that class's pairs
+    finally:
+        browser.switch_to.default_content()
