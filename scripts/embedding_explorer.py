@@ -11,5 +11,6 @@ explorer.write_explorer(
     embedding=snakemake.params.embedding,
     max_points=snakemake.params.max_points,
     seed=snakemake.params.seed,
-    output=snakemake.output[0],
+    output=snakemake.output.page,
+    full_output=snakemake.output.full,
 )

@@ -314,3 +314,33 @@ def test_robustness_figures():
          "ratio_change": [0.1, -0.1]}
     )  # fmt: skip
     check_figure(drift_figure(table, ["a", "b"], LONG))
+
+
+def test_depth_profile_point_labels_of_models_at_a_shared_depth_do_not_overprint():
+    """Two models with the same layers at the same relative depths and nearly the same accuracy (a
+    network and its fine-tuned copy): every point is named, and no two names overlap."""
+    import polars as pl
+
+    from layeratlas.plots.layers import depth_profile
+
+    LAYERS = [("blocks.2", 0.3, 0.61), ("blocks.4", 0.6, 0.75), ("global_pool", 1.0, 0.9)]  # noqa: N806
+    rows = [
+        {"dataset": "d", "model": m, "layer": layer, "depth": i, "relative_depth": r,
+         "linear_probe_accuracy": a + (0.004 if m == "tuned" else 0.0)}
+        for m in ("base", "tuned", "other")
+        for i, (layer, r, a) in enumerate(LAYERS)
+    ]  # fmt: skip
+    fig = depth_profile(pl.DataFrame(rows), title="Depth profile on d")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    notes = [t for t in fig.axes[0].texts if t.get_text()]
+    assert sorted(t.get_text() for t in notes) == sorted(r["layer"] for r in rows)  # every point named
+    boxes = [t.get_window_extent(renderer) for t in notes]
+    overlaps = [
+        (notes[i].get_text(), notes[j].get_text())
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ]
+    assert not overlaps, overlaps
+    labels_inside(fig)

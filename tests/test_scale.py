@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from layeratlas import plots
-from layeratlas.report.budget import MAX_ITEM_BYTES, fits_report
+from layeratlas.report.budget import fits_report
 from tests.test_plots import check_figure
 from tests.test_report_browser import browser  # noqa: F401 - the headless Chromium fixture
 
@@ -113,6 +113,44 @@ def test_heatmaps_and_bars_change_form(study, tmp_path):
     check_scale(fig, tmp_path, "means")
 
 
+def test_the_dataset_examples_show_every_class_on_one_page(study, tmp_path):
+    from layeratlas.plots.classes import EXAMPLES_DPI, class_examples
+
+    examples = [np.repeat(image[None], 3, axis=0) for image in study["images"]]
+    fig = class_examples(examples, NAMES, "shapes100: the first 3 images of each of its 100 classes")
+    shown = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert shown == NAMES  # every class, in class order (down the columns)
+    width, height = fig.get_size_inches()
+    assert width <= 16 and height <= 12  # one page, not metres of rows
+    check_scale(fig, tmp_path, "examples", dpi=EXAMPLES_DPI)  # names inside the canvas, pixel budget
+    # few classes keep one row of 8 per class
+    fig = class_examples(examples[:10], NAMES[:10], "ten classes")
+    assert [ax.get_ylabel() for ax in fig.axes] == NAMES[:10]
+    check_scale(fig, tmp_path, "examples10")
+
+
+def test_figures_of_images_are_saved_in_256_colours(study, tmp_path):
+    from PIL import Image
+
+    from layeratlas.plots.embeddings import thumbnail_map
+
+    rng = study["rng"]
+    labels = np.arange(K).repeat(3)
+    images = (rng.random((len(labels), 32, 32, 3)) * 255).astype(np.uint8)  # noise: the worst case
+    coords = rng.normal(size=(len(labels), 2)) * 10
+    fig = thumbnail_map(coords, images, labels, "t-SNE of cnn / layer3", zoom=0.75, class_names=NAMES)
+    fig.savefig(tmp_path / "full.png", dpi=plots.DPI)
+    plots.save_figure(fig, tmp_path / "map.png")
+    with Image.open(tmp_path / "map.png") as png:
+        assert png.mode == "P"
+    assert (tmp_path / "map.png").stat().st_size < 0.6 * (tmp_path / "full.png").stat().st_size
+    fig, ax = plt.subplots()  # any other figure stays in full colour
+    ax.imshow(rng.random((20, 20)))
+    plots.save_figure(fig, tmp_path / "heat.png")
+    with Image.open(tmp_path / "heat.png") as png:
+        assert png.mode == "RGB"  # opaque: the same pixels without the alpha channel
+
+
 def test_confusion_matrices_are_clustered_without_numbers_with_the_most_confused_pairs(study, tmp_path):
     from layeratlas.plots.classes import confusion_grid
     from layeratlas.plots.training import confusion_figure, most_confused_pairs
@@ -202,17 +240,35 @@ def test_a_table_of_every_class_pair_opens_inside_the_report_nearest_first(study
     page = tmp_path / "inter.html"
     tables.write_table_html(source, page, "Inter-class variance")
     text = page.read_text()
-    assert fits_report(len(text.encode())) and len(text.encode()) <= MAX_ITEM_BYTES
+    rows = unpacked_rows(text)
+    assert len(text.encode()) <= 150_000  # the 1,000 nearest pairs, gzipped: not a page at the 1.5 MB budget
+    assert rows.count("<tr") == tables.MAX_ROWS and "<tr" not in text.split("<tbody")[1].split("</tbody>")[0]
+    assert f"the first {tables.MAX_ROWS:,} of 4,950 rows;" in text and "inter_class_variance.tsv" in text
     assert "smallest first" in text and "dataset: shapes100" in text
     nearest = frame.sort("inter_class_variance").row(0, named=True)
-    assert text.index(nearest["class_a"]) < text.index(
+    assert rows.index(nearest["class_a"]) < rows.index(
         frame.sort("inter_class_variance").row(-1, named=True)["class_a"]
     )
     assert '<input type="search"' in tables.INTERACTIVE_JS and "aria-sort" in text
     # a budget that cannot hold every row: the rows that fit, and a note naming the full table
-    tables.write_table_html(source, page, "Inter-class variance", max_bytes=400_000)
+    tables.write_table_html(source, page, "Inter-class variance", max_bytes=15_000)
     text = page.read_text()
-    assert len(text.encode()) <= 400_000 and "of 4,950 rows" in text and "inter_class_variance.tsv" in text
+    assert len(text.encode()) <= 15_000 and "rows (the rest would not open inside report.html)" in text
+    assert "of 4,950 rows" in text and "inter_class_variance.tsv" in text
+    tables.write_table_html(source, page, "Inter-class variance", max_rows=10_000)
+    assert fits_report(page.stat().st_size) and unpacked_rows(page.read_text()).count("<tr") == 4_950
+
+
+def unpacked_rows(page: str) -> str:
+    """The rows of a table page, unzipped where the page keeps them packed (``tables.pack_rows``)."""
+    import base64
+    import gzip
+    import re
+
+    packed = re.search(r'<script type="text/x-gzip-base64" id="la-rows">([^<]*)</script>', page)
+    if packed is None:
+        return page.split("<tbody")[1].split("</tbody>")[0]
+    return gzip.decompress(base64.b64decode(packed[1])).decode("utf-8")
 
 
 def test_the_oversize_note_names_the_file_and_report_zip():
@@ -322,5 +378,91 @@ def test_the_100_class_explorer_opens_inside_a_report_pane(browser, tmp_path):  
         while browser.execute_script(count) != 12:
             assert time.monotonic() < deadline, "the class search selected nothing"
             time.sleep(0.3)
+    finally:
+        browser.switch_to.default_content()
+
+
+def test_the_explorer_writes_its_declared_pages_and_a_note_when_even_the_fewest_points_do_not_fit(
+    tmp_path, monkeypatch
+):
+    """Both declared outputs always exist: the page with every point (from disk) and the report's item,
+    which is a note naming the full page when no number of points fits report.html."""
+    import json
+
+    from layeratlas.report import explorer
+
+    maps, index, images = _explorer_study(k=20, per_class=10)
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "dataset.json").write_text(
+        json.dumps({"name": "shapes100", "class_names": NAMES[:20], "image_shape": [32, 32, 3]})
+    )
+    index.write_parquet(data / "index.parquet")
+    np.save(data / "images.npy", images)
+    tables = []
+    for (model, layer), frames in maps.items():
+        (tmp_path / model / layer).mkdir(parents=True)
+        for e, frame in frames.items():
+            tables.append(tmp_path / model / layer / f"embedding_{e}.parquet")
+            frame.write_parquet(tables[-1])
+    page, full = tmp_path / "shapes100.html", tmp_path / "shapes100.full.html"
+    options = {"embedding": "tsne", "max_points": 5000, "seed": 0, "output": page, "full_output": full}
+    explorer.write_explorer("shapes100", tables, data, **options)
+    assert page.read_text() == full.read_text()  # 200 points fit: the same page twice
+    monkeypatch.setattr(explorer, "fits_report", lambda n_bytes: n_bytes < 10_000)
+    explorer.write_explorer("shapes100", tables, data, **options)
+    note = page.read_text()
+    assert "shapes100.full.html" in note and "report.zip" in note and len(note) < 10_000
+    assert "t-SNE explorer" in full.read_text() and full.stat().st_size > 100_000  # the page itself
+    assert sorted(p.name for p in tmp_path.glob("shapes100*")) == ["shapes100.full.html", "shapes100.html"]
+
+
+def test_a_packed_table_page_unzips_searches_and_sorts_inside_a_report_pane(study, browser, tmp_path):  # noqa: F811
+    """The 1,000 nearest class pairs, packed (``tables.pack_rows``), as report.html shows the page: an
+    iframe whose src is a data: URL. The rows arrive, paged; the search and a column sort work on them."""
+    import base64
+    import time
+
+    from layeratlas.report import tables
+
+    source = tmp_path / "inter_class_variance.tsv"
+    inter_table(study).write_csv(source, separator="\t")
+    page = tmp_path / "inter.html"
+    tables.write_table_html(source, page, "Inter-class variance")
+    uri = "data:text/html;charset=utf-8;base64," + base64.b64encode(page.read_bytes()).decode()
+    host = tmp_path / "report.html"
+    host.write_text(
+        f'<!DOCTYPE html><iframe id="pane" style="width:1200px;height:800px" src="{uri}"></iframe>'
+    )
+    browser.get(host.as_uri())
+    browser.switch_to.frame("pane")
+    info = "const s = document.querySelector('div.tools span'); return s ? s.textContent : ''"
+    try:
+        deadline = time.monotonic() + 60
+        while not browser.execute_script(info):
+            assert time.monotonic() < deadline, "the packed rows did not arrive"
+            time.sleep(0.3)
+        assert (
+            browser.execute_script("return document.querySelectorAll('tbody tr').length") == tables.MAX_ROWS
+        )
+        assert browser.execute_script(info) == "rows 1-50 of 1000"
+        browser.execute_script(
+            "const i = document.querySelector('div.tools input'); i.value = arguments[0];"
+            "i.dispatchEvent(new Event('input'));",
+            NAMES[3],
+        )
+        shown = browser.execute_script(info)
+        assert shown.endswith("(of 1000)") and int(shown.split(" of ")[1].split(" ")[0]) < 1000, shown
+        browser.execute_script("document.querySelectorAll('thead tr.gt_col_headings th')[4].click()")
+        values = browser.execute_script(
+            "return [...document.querySelectorAll('tbody tr')].filter((r) => r.style.display !== 'none')"
+            ".map((r) => parseFloat(r.cells[4].textContent.replace(/,/g, '')))"
+        )
+        assert values == sorted(values) and len(values) == min(50, int(shown.split(" of ")[1].split(" ")[0]))
+        texts = browser.execute_script(
+            "return [...document.querySelectorAll('tbody tr')].filter((r) => r.style.display !== 'none')"
+            ".map((r) => r.textContent)"
+        )
+        assert all(NAMES[3] in t for t in texts)  # the search kept only that class's pairs
     finally:
         browser.switch_to.default_content()

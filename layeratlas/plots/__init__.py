@@ -234,18 +234,52 @@ def image_for_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return image, ("gray" if image.ndim == 2 else None)
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
+PALETTE = "layeratlas-palette"  # the group id (gid) of a figure that asks for a 256-colour PNG
+
+
+def prefer_palette(fig: Figure) -> Figure:
+    """Mark ``fig`` (a figure made mostly of images) to be saved in 256 colours (``save_figure``), so that
+    whichever step saves it keeps its thumbnails' bytes down."""
+    fig.set_gid(PALETTE)
+    return fig
+
+
+def _savefig(fig: Figure, path: os.PathLike, dpi: int, palette: bool) -> int:
+    """``fig`` written to ``path``; returns its bytes. Matplotlib writes PNGs as RGBA: an opaque one is
+    written again as RGB (~10% fewer bytes, the same pixels), or in 256 colours where ``palette``."""
+    fig.savefig(path, dpi=dpi)
+    if str(path).endswith(".png"):
+        from PIL import Image
+
+        with Image.open(path) as image:
+            opaque = image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255)
+            rgb = image.convert("RGB") if opaque or palette else None
+        if palette and rgb is not None:
+            # no dithering: flat areas stay flat (dither noise would cost bytes and look grainy)
+            rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+                path, format="PNG", optimize=True
+            )
+        elif rgb is not None:
+            rgb.save(path, format="PNG")
+    return os.path.getsize(path)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI, *, palette: bool = False) -> None:
     """Write ``fig`` to ``path`` atomically (see ``layeratlas.io.atomic_path``) and close it.
 
-    The format follows the suffix of ``path``. A PNG larger than an item of the report may be
-    (``layeratlas.report.budget``) is written again at the lower resolution that fits, with a warning.
+    The format follows the suffix of ``path``. ``palette`` (or a figure marked by ``prefer_palette``): a
+    PNG in 256 colours, for figures made mostly of images (thumbnail maps, example grids), about a third
+    of the bytes of full colour; figures of colour
+    scales stay in full colour (a colour bar would show bands). A PNG larger than an item of the report
+    may be (``layeratlas.report.budget``) is written again at the lower resolution that fits, with a
+    warning.
     """
     from layeratlas.report.budget import MAX_ITEM_BYTES
 
+    palette = palette or fig.get_gid() == PALETTE
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi)
-            size = tmp.stat().st_size
+            size = _savefig(fig, tmp, dpi, palette)
             while tmp.suffix == ".png" and size > MAX_ITEM_BYTES and dpi > 40:
                 smaller = max(40, int(dpi * math.sqrt(MAX_ITEM_BYTES / size) * 0.9))
                 log.warning(
@@ -256,7 +290,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
                     smaller,
                 )
                 dpi = smaller
-                fig.savefig(tmp, dpi=dpi)
-                size = tmp.stat().st_size
+                size = _savefig(fig, tmp, dpi, palette)
     finally:
         plt.close(fig)

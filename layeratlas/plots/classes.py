@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from layeratlas.plots import (
+    DPI,
     MANY_CLASSES,
     SEQUENTIAL,
     budget_size,
@@ -276,4 +277,66 @@ def confusion_grid(
             f"no numbers above {MANY_CLASSES} classes)"
         )
     suptitle(fig, title)
+    return fig
+
+
+def _montage(images: np.ndarray, slots: int) -> np.ndarray:
+    """``images`` (n, H, W[, C]) side by side in ``slots`` places, white gaps and empty places."""
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    gap = max(1, h // 16)
+    shape = (h, slots * w + (slots - 1) * gap, *images.shape[3:])
+    strip = np.full(shape, 255, dtype=np.uint8)
+    for i, image in enumerate(images[:slots]):
+        strip[:, i * (w + gap) : i * (w + gap) + w] = image
+    return strip
+
+
+EXAMPLE_FONT = 7  # points: class names beside the examples of many classes
+EXAMPLES_DPI = 100  # the examples grid of many classes: 32-px images at about their own pixels
+
+
+def class_examples(examples: Sequence[np.ndarray], class_names: Sequence[str], title: str) -> Figure:
+    """Example images of every class: ``examples[c]`` (n, H, W[, C], uint8) beside class ``c``'s name.
+
+    Up to ``MANY_CLASSES`` classes one row per class; above, the classes run down several columns, a few
+    images each, so that 100 classes fit one page (save it at ``EXAMPLES_DPI``: images near their own
+    pixels). Every class is shown. The axes are placed by hand from the measured width of the longest
+    name (constrained layout left the longest names a few pixels outside the canvas)."""
+    k = len(class_names)
+    if len(examples) != k:
+        raise ValueError(f"{len(examples)} example sets for {k} classes")
+    slots = max(len(e) for e in examples)
+    h, w = np.asarray(examples[0]).shape[1:3]
+    many = many_classes(k)
+    font = EXAMPLE_FONT if many else 9
+    fig = plt.figure()
+    probe, renderer, widest = fig.text(0, 0, "", fontsize=font), fig.canvas.get_renderer(), 0.0
+    for name in class_names:  # the widest as drawn (not the one of most characters)
+        probe.set_text(str(name))
+        widest = max(widest, probe.get_window_extent(renderer).width / fig.dpi)
+    probe.remove()
+    name_w = widest + 0.12  # + the label's pad
+    # inches: an image strip's height and width, a class's cell, the title's band
+    image_h, row_gap, col_gap, title_h = (0.34, 0.06, 0.25, 0.55) if many else (0.85, 0.1, 0.2, 0.6)
+    strip_w = image_h * (slots * w + (slots - 1) * max(1, h // 16)) / h
+    cell_w = name_w + strip_w + col_gap
+    cols = max(1, min(k, int(15.0 // cell_w))) if many else 1
+    rows = -(-k // cols)
+    width, height = cols * cell_w + 0.1, rows * (image_h + row_gap) + title_h
+    scale = budget_size(width, height, EXAMPLES_DPI if many else DPI)[0] / width
+    fig.set_size_inches(width * scale, height * scale)
+    for c, (images, name) in enumerate(zip(examples, class_names, strict=True)):
+        row, col = c % rows, c // rows  # down the columns: the classes in reading order
+        left = (col * cell_w + name_w + 0.05) / width
+        bottom = 1 - (title_h + (row + 1) * (image_h + row_gap) - row_gap / 2) / height
+        ax = fig.add_axes((left, bottom, strip_w / width, image_h / height))
+        strip, cmap = image_for_display(_montage(images, slots))
+        ax.imshow(strip, cmap=cmap, vmin=0, vmax=255, interpolation="antialiased", aspect="auto")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(str(name), rotation=0, ha="right", va="center", fontsize=font * scale, labelpad=4)
+    suptitle(fig, title, y=1 - 0.1 / height, va="top")
     return fig

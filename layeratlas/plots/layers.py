@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
@@ -234,6 +235,7 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
     markers = "osD^vP*X"
     relative = "relative_depth" in summary.columns and summary["relative_depth"].is_not_null().all()
     ticks: dict[float, list[str]] = {}
+    point_labels: list[tuple[float, float, str, tuple]] = []  # (x, y, layer, colour) on the first panel
     xlabel = ""
     for i, model in enumerate(models):
         part = summary.filter(pl.col("model") == model).sort("depth")
@@ -251,10 +253,11 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
             y = part[panels[0][0]].cast(pl.Float64).fill_null(np.nan).to_numpy() * (
                 100 if panels[0][3] else 1
             )
-            for xi, yi, layer in zip(x, y, part["layer"], strict=True):
-                if np.isfinite(yi):
-                    axes[0].annotate(layer, (xi, yi), xytext=(3, -9), textcoords="offset points",
-                                     fontsize="x-small", color=style["color"])  # fmt: skip
+            point_labels += [
+                (float(xi), float(yi), str(layer), style["color"])
+                for xi, yi, layer in zip(x, y, part["layer"], strict=True)
+                if np.isfinite(yi)
+            ]
     labels = {d: "\n".join(names) for d, names in ticks.items()}
     for ax, (_, name, log, percent) in zip(axes, panels, strict=False):
         ax.set_title(name, fontsize="medium")
@@ -280,4 +283,41 @@ def depth_profile(summary: pl.DataFrame, models: Sequence[str] | None = None, *,
     fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)
     if title:
         fig.suptitle(title)
+    if point_labels:
+        place_point_labels(axes[0], point_labels)
     return fig
+
+
+def place_point_labels(ax: Axes, labels: Sequence[tuple[float, float, str, Any]], tries: int = 4) -> None:
+    """Name points of ``ax`` (x, y, text, colour), each just below-right of its point where that is free:
+    two models' layers at the same relative depth and accuracy otherwise print their names on top of
+    each other. Where it is not, the label tries above the point, then a line further below, above, ...
+    (``tries`` lines each way), and turns to the left of its point where it would leave the axes on the
+    right; it stays inside the axes. Labels are placed left to right, higher points first."""
+    fig = ax.figure
+    fig.canvas.draw()  # the layout and limits as they will be drawn: overlaps are measured in pixels
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed: list = []
+    for x, y, text, colour in sorted(labels, key=lambda label: (label[0], -label[1])):
+        note = ax.annotate(text, (x, y), xytext=(3, -9), textcoords="offset points", fontsize="x-small",
+                           color=colour)  # fmt: skip
+        line = note.get_window_extent(renderer).height * 72 / fig.dpi + 1  # points
+        offsets = [(-9 - k * line, +3 + k * line)[j] for k in range(tries + 1) for j in (0, 1)]
+        choice = None
+        for dy in offsets:
+            for dx, ha in ((3, "left"), (-3, "right")):
+                note.set(position=(dx, dy), ha=ha)
+                box = note.get_window_extent(renderer)
+                inside = (
+                    box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+                )
+                if inside and not any(box.overlaps(other) for other in placed):
+                    choice = (dx, dy, ha, box)
+                    break
+            if choice:
+                break
+        if choice is None:  # nowhere free: below-right as before
+            note.set(position=(3, -9), ha="left")
+            choice = (3, -9, "left", note.get_window_extent(renderer))
+        placed.append(choice[3])

@@ -90,34 +90,44 @@ def write_explorer(
     max_points: int,
     seed: int,
     output: Pathish,
+    full_output: Pathish,
 ) -> None:
-    """Read the embedding tables and the dataset's images, write the explorer page atomically: with as
-    many points as fit the report's byte budget, else (even ``MIN_POINTS`` too large) a note in its place
-    naming the full page written beside it."""
+    """Read the embedding tables and the dataset's images and write two pages atomically: ``full_output``
+    with every configured point (at most ``max_points``), to open from disk, and ``output``, the report's
+    item, with as many points as fit its byte budget, else (even ``MIN_POINTS`` too large) a note in its
+    place naming the full page. Both are always written (the rule declares both)."""
     from layeratlas.data.datasets import load_dataset
 
     ds = load_dataset(dataset_dir)
     index = pl.read_parquet(Path(dataset_dir) / "index.parquet")
     maps = read_embedding_tables(embedding_tables)
     n_images = next(iter(next(iter(maps.values())).values())).height
+    built: dict[int, str] = {}
 
     def build(points: int) -> str:
-        return explorer_html(
+        built[points] = explorer_html(
             dataset, maps, index, ds.images, ds.class_names, embedding=embedding, max_points=points, seed=seed
         )
+        return built[points]
 
     page, points = fit_to_budget(build, max_points, n_images)
+    full_points = min(max_points, n_images)  # fit_to_budget's first build
+    full = built[full_points]
+    with atomic_path(full_output) as tmp:
+        tmp.write_text(full, encoding="utf-8")
     size = len(page.encode("utf-8"))
     if not fits_report(size):
-        full = Path(output).with_name(Path(output).stem + ".full.html")
-        with atomic_path(full) as tmp:
-            tmp.write_text(page, encoding="utf-8")
         page = oversize_page(
-            f"{dataset}: embedding explorer", full.name, size, "beside this file in results/explorer/"
+            f"{dataset}: embedding explorer",
+            Path(full_output).name,
+            len(full.encode("utf-8")),
+            f"beside this file in results/explorer/, {full_points:,} points",
         )
         log.warning(
-            "%s: too large for report.html even at %d points; wrote %s and a note", output, points, full
+            "%s: too large for report.html even at %d points; a note names %s", output, points, full_output
         )
+    elif points < full_points:
+        log.info("%s: %d of %d points fit report.html; all in %s", output, points, full_points, full_output)
     with atomic_path(output) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("%s: %s bytes (as a data: URL %s characters)", output, f"{size:,}", f"{data_url_length(size):,}")

@@ -15,8 +15,10 @@ confusable) and cut to the rows that keep the page inside an item's budget of th
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,6 +28,10 @@ from layeratlas.io import atomic_path, read_json
 from layeratlas.report.budget import MAX_ITEM_BYTES
 
 PAGE_ROWS = 50  # rows per page of an interactive table
+# The most rows a page shows (in reading order): at 100 classes an inter-class table has 4,950 pairs,
+# ~1.5 MB a page, and nine of them were a fifth of report.html; the 1,000 nearest pairs are what a reader
+# looks at, and the whole table stays in its .tsv.
+MAX_ROWS = 1000
 # Column -> ascending: the order a reader wants a large table in (what matters first).
 READING_ORDER: Mapping[str, bool] = {
     "inter_class_variance": True,  # nearest class pairs first: the most confusable
@@ -148,7 +154,7 @@ def reading_order(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
 
 
 INTERACTIVE_JS = r"""<script>
-(() => {
+function laInteractive() {
   const table = document.querySelector("table.gt_table");
   const body = table && table.querySelector("tbody");
   if (!body) return;
@@ -202,8 +208,36 @@ INTERACTIVE_JS = r"""<script>
   prev.addEventListener("click", () => { page -= 1; draw(); });
   next.addEventListener("click", () => { page += 1; draw(); });
   draw();
+}
+</script>"""
+# A page of more than PACK_ROWS rows keeps its rows gzipped (base64) and the browser unzips them
+# (DecompressionStream, as the explorer's scripts): 1,000 class pairs are 380 kB as HTML, ~60 kB packed.
+PACK_ROWS = 200
+_UNPACK_ROWS_JS = """<script>
+(async () => {
+  const el = document.getElementById("la-rows");
+  if (el) {
+    const bytes = Uint8Array.from(atob(el.textContent.trim()), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    document.querySelector("table.gt_table tbody").innerHTML = await new Response(stream).text();
+  }
+  if (typeof laInteractive === "function") laInteractive();
 })();
 </script>"""
+_TBODY = re.compile(r"(<tbody[^>]*>)(.*?)(</tbody>)", re.S)
+
+
+def pack_rows(body: str) -> str:
+    """``body`` (a great-tables table) with its rows gzipped into a script the page unzips on load."""
+
+    def packed(match: re.Match) -> str:
+        data = base64.b64encode(gzip.compress(match[2].encode("utf-8"), compresslevel=9, mtime=0))
+        script = f'<script type="text/x-gzip-base64" id="la-rows">{data.decode("ascii")}</script>'
+        return f"{match[1]}{match[3]}{script}"
+
+    return _TBODY.sub(packed, body, count=1)
+
+
 _STYLE = (
     "<style>body{font-family:sans-serif;margin:1em;} p.download{font-size:0.85em;color:#555}"
     " div.tools{margin:0.5em 0;font-size:0.9em} div.tools input{width:16em}"
@@ -244,14 +278,16 @@ def table_html(
     note: str = "",
     download: str | os.PathLike | None = None,
     max_bytes: int = MAX_ITEM_BYTES,
+    max_rows: int = MAX_ROWS,
     interactive: bool = True,
 ) -> str:
     """A whole HTML page: ``frame`` as a great-tables table (fractions as %, other floats to 3-4
     significant digits, integers with thousands separators), ``note`` below the title, and the raw file
     ``download`` embedded as a download link.
 
-    Large tables come in ``reading_order``; a page over ``max_bytes`` keeps the rows that fit (the note
-    says how many of how many, and names the full file) and links the raw file only where it fits too.
+    Large tables come in ``reading_order``; a page shows at most ``max_rows`` rows, over ``PACK_ROWS``
+    kept gzipped (``pack_rows``), and a page over ``max_bytes`` keeps the rows that fit (the note says
+    how many of how many, and names the full file); it links the raw file only where it fits too.
     ``interactive`` adds search, sorting and paging (``INTERACTIVE_JS``)."""
     frame, order = reading_order(frame)
     constant = []  # a text column with one value in every row reads once, above the table
@@ -268,20 +304,19 @@ def table_html(
     name = html.escape(Path(download).name) if download is not None else ""
     embed = 0 < len(raw) * 4 / 3 < max_bytes / 4  # the raw file inline only while it is small beside the page
     budget = max_bytes - (len(raw) * 4 // 3 + 400 if embed else 400) - len(INTERACTIVE_JS) - 2000
-    rows = shown.height
-    if rows > 400:  # estimate the rows that fit from a sample, rather than render every row twice
-        sample = len(_gt_html(shown.head(200), title, note).encode("utf-8"))
-        fixed = len(_gt_html(shown.head(1), title, note).encode("utf-8"))
-        rows = min(rows, max(10, int((budget - fixed) / max(1.0, (sample - fixed) / 199) * 0.97)))
+    rows = min(shown.height, max_rows)
+    pack = rows > PACK_ROWS
     while True:
         words = [order] if order else []
         if rows < shown.height:
+            why = "" if rows == max_rows else " (the rest would not open inside report.html)"
             words.append(
-                f"the first {rows:,} of {shown.height:,} rows (the rest would not open inside report.html); "
+                f"the first {rows:,} of {shown.height:,} rows{why}; "
                 f"the full table: {name or 'its .tsv'} in results/ and in report.zip"
             )
         subtitle = "; ".join(filter(None, [note, *words]))
         body = _gt_html(shown.head(rows), title, subtitle)
+        body = pack_rows(body) if pack else body
         size = len(body.encode("utf-8"))
         if size <= budget or rows <= 10:
             break
@@ -298,6 +333,7 @@ def table_html(
             f'<p class="download">Raw table: {name} ({frame.height:,} rows), beside this page in results/</p>'
         )
     script = INTERACTIVE_JS % {"page": PAGE_ROWS} if interactive and rows > 5 else ""
+    script += _UNPACK_ROWS_JS if pack or script else ""
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>{_STYLE}"

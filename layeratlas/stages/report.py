@@ -116,12 +116,10 @@ def dataset_overview(
     page: Pathish,
     grid: Pathish,
     per_class: int = 8,
-    max_classes: int = 30,
+    many_per_class: int = 3,
 ) -> None:
-    """Class counts per split (a table and its HTML page) and a grid of the first ``per_class`` images of
-    every class (rows: classes)."""
-    import matplotlib.pyplot as plt
-
+    """Class counts per split (a table and its HTML page) and the first ``per_class`` images of every
+    class (``many_per_class`` above ``plots.MANY_CLASSES`` classes, so that every class fits one page)."""
     from layeratlas import plots
     from layeratlas.data.datasets import load_dataset
     from layeratlas.report import tables
@@ -147,28 +145,17 @@ def dataset_overview(
         f"{dataset}: images per class and split",
         note=f"{len(ds.labels):,} images",
     )
-    classes = np.unique(ds.labels)[:max_classes]  # a grid of 100 classes would be metres tall
-    fig, axes = plt.subplots(
-        len(classes),
-        per_class,
-        figsize=(per_class * 0.9, len(classes) * 0.95),
-        squeeze=False,
-        layout="constrained",
+    from layeratlas.plots.classes import EXAMPLES_DPI, class_examples
+
+    k = len(ds.class_names)
+    per_class = per_class if not plots.many_classes(k) else many_per_class
+    labels = np.asarray(ds.labels)
+    examples = [ds.images[np.flatnonzero(labels == c)[:per_class]] for c in range(k)]
+    fig = class_examples(
+        examples, ds.class_names, f"{dataset}: the first {per_class} images of each of its {k} classes"
     )
-    for r, c in enumerate(classes):
-        picks = np.flatnonzero(ds.labels == c)[:per_class]
-        for k in range(per_class):
-            ax = axes[r, k]
-            ax.set_axis_off()
-            if k < len(picks):
-                image, cmap = plots.image_for_display(ds.images[picks[k]])
-                ax.imshow(image, cmap=cmap)
-        axes[r, 0].text(
-            -0.15, 0.5, ds.class_names[int(c)], transform=axes[r, 0].transAxes, ha="right", va="center"
-        )
-    shown = "each class" if len(classes) == len(ds.class_names) else f"the first {len(classes)} classes"
-    fig.suptitle(f"{dataset}: the first {per_class} images of {shown}")
-    plots.save_figure(fig, grid)
+    many = plots.many_classes(k)
+    plots.save_figure(fig, grid, dpi=EXAMPLES_DPI if many else plots.DPI, palette=many)
 
 
 def html_tables(sources: Sequence[Pathish], pages: Sequence[Pathish], titles: Sequence[str]) -> None:

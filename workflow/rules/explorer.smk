@@ -10,12 +10,14 @@ rule embedding_explorer:
     input:
         unpack(explorer_inputs),
     output:
-        report(
+        page=report(
             "results/explorer/{dataset}.html",
             caption="../report/explorer.rst",
             category="explorer",
             labels={"dataset": "{dataset}", "figure": "embedding explorer"},
         ),
+        # every configured point, to open from disk (the report's page is capped by its byte budget)
+        full="results/explorer/{dataset}.full.html",
     log:
         "logs/embedding_explorer/{dataset}.log",
     benchmark:
