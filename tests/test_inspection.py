@@ -4,6 +4,8 @@ arithmetic and against the input gradient, dead units, the layer table."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -125,6 +127,22 @@ def test_select_images_first_of_each_class_and_by_sample_id():
     assert select_images(ids, labels, [25, 40], "x").tolist() == [4, 0]
     with pytest.raises(ValueError, match=r"sample id\(s\) \[99\] are not among the 5 images of digits"):
         select_images(ids, labels, [99], "digits")
+
+
+def test_first_of_each_class_stops_at_max_classes():
+    """Issue 24: at 100 classes one image per class drew 900 activation figures (65 MB of report.html);
+    the default draws the first 10 classes' and a list of sample ids is never cut."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(100), 3)
+    ids = rng.permutation(300)
+    chosen = select_images(ids, labels, "first_of_each_class", "x", max_classes=10)
+    assert sorted(labels[chosen].tolist()) == list(range(10))
+    assert len(select_images(ids, labels, "first_of_each_class", "x", max_classes=None)) == 100
+    assert len(select_images(ids, labels, ids[:20].tolist(), "x", max_classes=10)) == 20
+    from layeratlas.config import load_config
+
+    config = load_config(Path(__file__).parents[1] / "config" / "config.yaml")
+    assert config["analyses"]["inspection"]["max_classes"] == 10
 
 
 # --- top patches and receptive fields -----------------------------------------------------------------

@@ -34,10 +34,15 @@ def layer_maps(traced: TracedModel, x: torch.Tensor, layer: str) -> LayerMaps:
 
 
 def select_images(
-    sample_ids: np.ndarray, labels: np.ndarray, images: str | list[int], where: str
+    sample_ids: np.ndarray,
+    labels: np.ndarray,
+    images: str | list[int],
+    where: str,
+    max_classes: int | None = None,
 ) -> np.ndarray:
     """Positions of the chosen images among ``sample_ids``: ``first_of_each_class`` (the lowest sample
-    id of each class present) or a list of sample ids, each of which must be there."""
+    id of each class present, of the first ``max_classes`` classes present when given) or a list of
+    sample ids, each of which must be there."""
     sample_ids, labels = np.asarray(sample_ids), np.asarray(labels)
     if isinstance(images, str):
         if images != "first_of_each_class":
@@ -46,7 +51,7 @@ def select_images(
             )
         order = np.argsort(sample_ids, kind="stable")
         classes, first = np.unique(labels[order], return_index=True)
-        return order[first]
+        return order[first][:max_classes]
     position = {int(s): i for i, s in enumerate(sample_ids)}
     missing = [i for i in images if int(i) not in position]
     if missing:

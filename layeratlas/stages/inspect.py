@@ -217,7 +217,13 @@ def _layer_figures(
     where = f"{model} / {layer} on {dataset} ({split})"
 
     chosen = np.sort(
-        select_images(sample_ids, labels, options["images"], f"dataset {dataset} (split {split})")
+        select_images(
+            sample_ids,
+            labels,
+            options["images"],
+            f"dataset {dataset} (split {split})",
+            options.get("max_classes"),
+        )
     )
     resized = _resize(images[chosen], size)
     maps = layer_maps(traced, preprocess(torch.from_numpy(np.ascontiguousarray(images[chosen]))), layer)
@@ -236,6 +242,14 @@ def _layer_figures(
             )
             plots.save_figure(fig, tmp / f"sample{sid}.png")
     log.info("%s: activation maps of %d images (pre-ReLU: %s)", where, len(chosen), maps.relu or "none")
+    if options["images"] == "first_of_each_class" and len(chosen) < len(np.unique(labels)):
+        log.info(
+            "%s: the first image of the first %d of %d classes only (inspection.max_classes); list sample "
+            "ids in inspection.images to choose others",
+            where,
+            len(chosen),
+            len(np.unique(labels)),
+        )
 
     node = traced.resolve(layer)
     example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
