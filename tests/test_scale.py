@@ -144,6 +144,13 @@ def test_figures_of_images_are_saved_in_256_colours(study, tmp_path):
     with Image.open(tmp_path / "map.png") as png:
         assert png.mode == "P"
     assert (tmp_path / "map.png").stat().st_size < 0.6 * (tmp_path / "full.png").stat().st_size
+    from layeratlas.plots.inspection import patches_figure
+
+    patches = [[rng.random((12, 12, 3)) for _ in range(8)] for _ in range(8)]  # top patches: image crops
+    fig = patches_figure(patches, rng.random((8, 8)) + 0.1, "top patches of cnn / layer3", "8 channels")
+    plots.save_figure(fig, tmp_path / "patches.png")
+    with Image.open(tmp_path / "patches.png") as png:
+        assert png.mode == "P"
     fig, ax = plt.subplots()  # any other figure stays in full colour
     ax.imshow(rng.random((20, 20)))
     plots.save_figure(fig, tmp_path / "heat.png")

@@ -17,7 +17,15 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from layeratlas.plots import DIVERGING, OUTSIDE_IMAGE, SEQUENTIAL, colorbar, set_title, suptitle
+from layeratlas.plots import (
+    DIVERGING,
+    OUTSIDE_IMAGE,
+    SEQUENTIAL,
+    colorbar,
+    prefer_palette,
+    set_title,
+    suptitle,
+)
 
 
 def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarray:
@@ -272,7 +280,7 @@ def patches_figure(
     if padded:  # say what the orange is, where it appears
         fig.legend(handles=[Patch(color=OUTSIDE_IMAGE, label="outside the image (padding)")],
                    loc="outside lower center", frameon=False)  # fmt: skip
-    return fig
+    return prefer_palette(fig)  # 64 image crops and no colour scale: 256 colours, about a third of the bytes
 
 
 def dead_units_figure(table: pl.DataFrame, title: str) -> Figure:
