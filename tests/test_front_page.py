@@ -475,6 +475,7 @@ def test_every_accuracy_on_the_page_carries_its_interval():
     # every "98.2%" is followed by its "[96.5, 99.1]" (the pair table puts it in the same cell)
     assert not [p for p in percents if p not in ("0.0%",)], percents
     assert "How to read this" in page
+    assert "train.seeds" not in page  # the seeds' reading rule only where a model is trained once per seed
 
 
 def test_a_model_at_chance_is_said_so_first_and_gets_no_layer_conclusions():
@@ -808,6 +809,7 @@ def test_a_pair_with_a_seeded_model_states_a_change_only_where_every_run_finds_i
     assert [c["layer"] for c in pair["layers"]] == [f"gp (tuned-seed{i})" for i in range(3)]  # the table
     page = front_page.render_front_page(config, found, {})
     assert "seed0 at" not in page and "What changed: base → tuned" in page
+    assert "A model trained once per seed (train.seeds) is one model" in page
 
 
 def test_a_seeded_model_with_a_run_at_chance_is_said_so_first_and_gets_no_layer_conclusions():

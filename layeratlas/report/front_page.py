@@ -1104,8 +1104,10 @@ HOW_TO_READ = (
     "consistent with this test set, so two values whose intervals overlap may well not differ. A p-value "
     "comes from an exact McNemar test on the test images that one cell gets right and the other wrong "
     f"(corrected as stated for the number of comparisons); only p < {ALPHA:g} counts as a difference, and "
-    "“equally well” means no test found one, not that none exists. "
-    "A model trained once per seed (train.seeds) is one model: its accuracy is the mean over its runs with "
+    "“equally well” means no test found one, not that none exists."
+)
+HOW_TO_READ_SEEDS = (
+    " A model trained once per seed (train.seeds) is one model: its accuracy is the mean over its runs with "
     "their range, and a layer (or another model) counts as lower only where every run's test separates it "
     "and the ranges across runs do not overlap."
 )
@@ -1179,7 +1181,8 @@ def render_front_page(
     ]
     for dataset, s in sentences.items():
         parts.append(f"<h2>Findings on {html.escape(dataset)}</h2>")
-        parts.append(f'<p class="la-how">{html.escape(HOW_TO_READ)}</p>')
+        how = HOW_TO_READ + (HOW_TO_READ_SEEDS if seed_groups(config["models"]) else "")
+        parts.append(f'<p class="la-how">{html.escape(how)}</p>')
         parts.append(
             "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in [*s["models"], s["best"]]) + "</ul>"
         )
