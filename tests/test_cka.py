@@ -10,20 +10,21 @@ import layeratlas.analysis.cka as cka_module
 from layeratlas.analysis.cka import cka_matrix, linear_cka
 
 
+def center_gram_unbiased(gram: np.ndarray) -> np.ndarray:
+    """Kornblith et al.'s unbiased centring of a Gram matrix (its diagonal removed first)."""
+    n = gram.shape[0]
+    gram = gram.copy()
+    np.fill_diagonal(gram, 0)
+    means = gram.sum(0) / (n - 2)
+    means -= means.sum() / (2 * (n - 1))
+    gram -= means[:, None]
+    gram -= means[None, :]
+    np.fill_diagonal(gram, 0)
+    return gram
+
+
 def _reference_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Independent computation: n x n Gram matrices, U-centred as in Kornblith et al.'s reference code."""
-
-    def center_gram_unbiased(gram: np.ndarray) -> np.ndarray:
-        n = gram.shape[0]
-        gram = gram.copy()
-        np.fill_diagonal(gram, 0)
-        means = gram.sum(0) / (n - 2)
-        means -= means.sum() / (2 * (n - 1))
-        gram -= means[:, None]
-        gram -= means[None, :]
-        np.fill_diagonal(gram, 0)
-        return gram
-
     k, l_ = center_gram_unbiased(x @ x.T), center_gram_unbiased(y @ y.T)
     return float((k.ravel() @ l_.ravel()) / np.linalg.norm(k) / np.linalg.norm(l_))
 

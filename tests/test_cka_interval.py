@@ -9,18 +9,7 @@ import pytest
 from scipy.stats import ortho_group
 
 from layeratlas.analysis.cka import cka_intervals, cka_matrix, linear_cka
-
-
-def _u_centred(gram: np.ndarray) -> np.ndarray:
-    """Kornblith et al.'s unbiased centring of a Gram matrix whose removed entries are already zero."""
-    n = gram.shape[0]
-    gram = gram.copy()
-    means = gram.sum(0) / (n - 2)
-    means -= means.sum() / (2 * (n - 1))
-    gram -= means[:, None]
-    gram -= means[None, :]
-    np.fill_diagonal(gram, 0)
-    return gram
+from tests.test_cka import center_gram_unbiased  # its diagonal: already removed here, so a no-op
 
 
 def _resampled_cka(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> float:
@@ -29,7 +18,7 @@ def _resampled_cka(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> float:
     xr, yr = x[idx] - x.mean(0), y[idx] - y.mean(0)
     same = idx[:, None] == idx[None, :]
     k, l_ = np.where(same, 0.0, xr @ xr.T), np.where(same, 0.0, yr @ yr.T)
-    k, l_ = _u_centred(k), _u_centred(l_)
+    k, l_ = center_gram_unbiased(k), center_gram_unbiased(l_)
     return float((k.ravel() @ l_.ravel()) / np.linalg.norm(k) / np.linalg.norm(l_))
 
 
