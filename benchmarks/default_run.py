@@ -3,6 +3,7 @@
     python benchmarks/default_run.py                      # run config/config.yaml in a fresh folder
     python benchmarks/default_run.py --numba-cache fresh  # with an empty numba cache (a fresh machine)
     python benchmarks/default_run.py --run DIR            # only read a finished run in DIR
+    python benchmarks/default_run.py -- --scheduler greedy  # anything after -- goes to Snakemake
 
 Prints the wall time and CPU seconds (user + sys of Snakemake and every job), the job count, the sum of
 the jobs' seconds (from Snakemake's metadata, .snakemake/metadata: one record per output file, with the
@@ -53,8 +54,10 @@ def run(
     numba_cache: str | None,
     nice: int,
     checks_cache: str | None = None,
-) -> tuple[float, float]:
-    """Run the workflow in ``folder``; (wall seconds, CPU seconds of Snakemake and all its jobs)."""
+    extra: list[str] = (),
+) -> tuple[float, float, float]:
+    """Run the workflow in ``folder``; (wall seconds, CPU seconds of Snakemake and all its jobs, CPU
+    seconds of the Snakemake process alone: scheduling, job preparation, file checks)."""
     env = dict(os.environ)
     if numba_cache:
         env["NUMBA_CACHE_DIR"] = numba_cache
@@ -62,16 +65,31 @@ def run(
         env["LAYERATLAS_CHECKS_CACHE"] = checks_cache
     command = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(folder)]
     command += ["--configfile", str(config), "--cores", str(cores), "--resources", "gpu=1"]
-    command += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--quiet", "rules"]
+    command += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--quiet", "rules", *extra]
     if nice:
         command = ["nice", "-n", str(nice), *command]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True)
+    process = subprocess.Popen(command, env=env)
+    own = 0.0
+    while process.poll() is None:  # Snakemake's own CPU seconds (all its threads, not its jobs)
+        own = own_cpu(process.pid) or own
+        time.sleep(0.25)
     wall = time.perf_counter() - start
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu, own
+
+
+def own_cpu(pid: int) -> float | None:
+    """user + sys seconds of process ``pid`` itself (every thread, none of its children), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def jobs(folder: Path) -> list[Job]:
@@ -121,13 +139,15 @@ def rule_cpu(folder: Path) -> dict[str, list[float]]:
     return found
 
 
-def summary(folder: Path, wall: float | None, cpu: float | None) -> str:
+def summary(folder: Path, wall: float | None, cpu: float | None, own: float | None = None) -> str:
     found = jobs(folder)
     lines = []
     if wall is not None:
         lines.append(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)")
     if cpu is not None:
         lines.append(f"CPU seconds (user + sys, Snakemake and every job): {cpu:.0f} s")
+        if own is not None:
+            lines.append(f"  of which the Snakemake process itself (scheduling, job prep): {own:.0f} s")
     else:
         span = max(j.end for j in found) - min(j.start for j in found)
         lines.append(f"first job start to last job end: {span:.0f} s ({span / 60:.1f} min)")
@@ -187,7 +207,9 @@ def main() -> None:
         help="where the config checks keep their model builds; 'fresh' (default): an empty folder, as on "
         "a fresh machine; 'user': the user's (~/.cache/layeratlas/checks)",
     )
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(extra) - (1 if extra or "--" in argv else 0)])
     print(f"machine: {machine()}")
     if args.run:
         print(f"run: {args.run} (read only)")
@@ -203,9 +225,11 @@ def main() -> None:
     if checks_cache == "fresh":
         checks_cache = tempfile.mkdtemp(prefix="layeratlas-checks-")
     print(f"config checks' cache: {checks_cache or 'the user one'}")
-    wall, cpu = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache)
+    if extra:
+        print(f"Snakemake arguments added: {' '.join(extra)}")
+    wall, cpu, own = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache, extra)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    print(summary(folder, wall, cpu))
+    print(summary(folder, wall, cpu, own))
 
 
 if __name__ == "__main__":
