@@ -31,6 +31,7 @@ import onnxruntime as ort
 import polars as pl
 from tqdm.auto import tqdm
 
+from layeratlas.devices import maybe_nvidia_gpu
 from layeratlas.finite import require_finite
 from layeratlas.io import remove_stale
 from layeratlas.reductions import (
@@ -160,7 +161,10 @@ def _tensorrt_options(opts: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cuda_device_visible() -> bool:
     # onnxruntime-gpu lists the CUDA provider even on machines without a GPU; ask torch (whose wheels
-    # also carry the CUDA libraries onnxruntime needs) whether a device is really there.
+    # also carry the CUDA libraries onnxruntime needs) whether a device is really there, unless the
+    # machine has no NVIDIA device at all (torch's import alone was ~1.5 CPU-s of every CPU extraction).
+    if not maybe_nvidia_gpu():
+        return False
     try:
         import torch
 

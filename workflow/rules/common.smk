@@ -10,6 +10,7 @@ from layeratlas.models.sweeps import seed_groups, sweep_groups
 from layeratlas.models.weights import local_weights_file
 from layeratlas.robustness.finetune import training_datasets
 from layeratlas.data.downloads import DOWNLOADABLE
+from layeratlas.devices import maybe_nvidia_gpu
 
 try:
     # The one checker `layeratlas validate` runs too: every problem at once, one line each. The checks
@@ -26,6 +27,12 @@ except ConfigError as error:
 # training spun away 4.6x the CPU seconds of a sleeping one while other jobs ran, for bit-identical
 # weights (issue 22). Jobs inherit this environment; a user's own setting is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Jobs that use a GPU when there is one (training, extraction) claim Snakemake's `gpu` resource only on a
+# machine that may have one, so `--resources gpu=N` bounds how many share it. On a CPU-only machine the claim
+# shared out nothing and serialised those jobs: a training held the "GPU" while an extraction waited and a
+# core sat idle (issue 22). Cluster profiles set it per rule (profiles/slurm: set-resources).
+GPU = 1 if maybe_nvidia_gpu() else 0
 
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])

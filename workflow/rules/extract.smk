@@ -16,7 +16,7 @@ rule extract_features:
         "../envs/layeratlas.yaml"
     threads: job_threads(2)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=4000,
         runtime=120,
     params:

@@ -55,7 +55,7 @@ rule robustness_heads:
         "../envs/layeratlas.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=8000,
         runtime=120,
     params:

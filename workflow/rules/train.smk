@@ -28,7 +28,7 @@ rule train_model:
     # the default recipe reaches 94.7-96.2% test accuracy with either (seeds 0-2 x 1-2 threads).
     threads: job_threads(2)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=8000,
         runtime=120,
     params:
