@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+JOB_ENDS = re.compile(r"job ends after ([0-9.]+) CPU-s")
 WORK_STARTS = re.compile(r"work starts at ([0-9.]+) \(epoch s\); interpreter started ([0-9.]+) s before")
 
 
@@ -126,6 +127,22 @@ def startup(folder: Path, job: Job) -> tuple[float, float] | None:
     return work - job.start, interpreter
 
 
+def logged_cpu(folder: Path, job: Job) -> float | None:
+    """The job's CPU seconds (user + sys, with its children) from the "job ends" line that
+    `layeratlas.logs.log_to_file` writes last into every job's log; None when the log has none."""
+    if not job.log:
+        return None
+    try:
+        with open(folder / job.log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 4000, 0))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = JOB_ENDS.findall(tail)
+    return float(found[-1]) if found else None
+
+
 def rule_cpu(folder: Path) -> dict[str, list[float]]:
     """CPU seconds (user + sys) of each job of the rules with a `benchmark:` file, by rule, from
     results/benchmarks/<rule>/**.tsv (its cpu_time column)."""
@@ -175,7 +192,16 @@ def summary(folder: Path, wall: float | None, cpu: float | None, own: float | No
             text += f" interpreter + imports {statistics.median(p[1] for p, _ in pre):.1f} s)"
             measured += [(p[0], seconds) for p, seconds in pre]
         lines.append(text)
-    if cpu_by_rule := rule_cpu(folder):
+    logged: dict[str, list[float]] = defaultdict(list)
+    for job in found:
+        if (seconds := logged_cpu(folder, job)) is not None:
+            logged[job.rule].append(seconds)
+    if logged:
+        n, total = sum(map(len, logged.values())), sum(map(sum, logged.values()))
+        lines.append(f"CPU seconds of every job, from its log ({n} jobs, {total:.0f} s; jobs x CPU-s/job):")
+        for rule, cpus in sorted(logged.items(), key=lambda item: -sum(item[1])):
+            lines.append(f"  {rule:<24} {len(cpus):>3} x {sum(cpus) / len(cpus):5.1f} = {sum(cpus):6.1f}")
+    elif cpu_by_rule := rule_cpu(folder):
         lines.append("CPU seconds of the rules with a benchmark file (jobs x CPU-s/job = CPU-s):")
         for rule, cpus in sorted(cpu_by_rule.items(), key=lambda item: -sum(item[1])):
             lines.append(f"  {rule:<24} {len(cpus):>3} x {sum(cpus) / len(cpus):5.1f} = {sum(cpus):6.1f}")

@@ -11,6 +11,7 @@ keeps every traceback in the log (as in the CLI)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -74,6 +75,22 @@ def _seconds_since_process_start() -> float:
         return float("nan")
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children so far (NaN without the
+    Unix ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _log_job_end() -> None:
+    seconds = cpu_seconds()
+    logging.getLogger("layeratlas").info("job ends after %.2f CPU-s (user + sys, children too)", seconds)
+
+
 def log_to_file(path: str | os.PathLike | None) -> None:
     if path:
         # Line-buffered so `tail -f` on a running job shows progress; tqdm writes to stderr.
@@ -93,3 +110,6 @@ def log_to_file(path: str | os.PathLike | None) -> None:
         time.time(),
         _seconds_since_process_start(),
     )
+    # ... and its last: the job's CPU seconds, read by the same benchmark (Snakemake's benchmark files
+    # sample them once a second and miss the end of every job).
+    atexit.register(_log_job_end)
