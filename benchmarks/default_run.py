@@ -156,11 +156,23 @@ def rule_cpu(folder: Path) -> dict[str, list[float]]:
     return found
 
 
-def summary(folder: Path, wall: float | None, cpu: float | None, own: float | None = None) -> str:
+def summary(
+    folder: Path,
+    wall: float | None,
+    cpu: float | None,
+    own: float | None = None,
+    started: float | None = None,
+) -> str:
     found = jobs(folder)
     lines = []
     if wall is not None:
         lines.append(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)")
+        if started is not None:  # Snakemake's start (imports, config checks, DAG) and its end
+            first, last = min(j.start for j in found), max(j.end for j in found)
+            lines.append(
+                f"  before the first job starts: {first - started:.1f} s; after the last one ends: "
+                f"{started + wall - last:.1f} s"
+            )
     if cpu is not None:
         lines.append(f"CPU seconds (user + sys, Snakemake and every job): {cpu:.0f} s")
         if own is not None:
@@ -253,9 +265,10 @@ def main() -> None:
     print(f"config checks' cache: {checks_cache or 'the user one'}")
     if extra:
         print(f"Snakemake arguments added: {' '.join(extra)}")
+    started = time.time()
     wall, cpu, own = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache, extra)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    print(summary(folder, wall, cpu, own))
+    print(summary(folder, wall, cpu, own, started))
 
 
 if __name__ == "__main__":
