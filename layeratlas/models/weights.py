@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where it is used: the workflow's main process reads this module
+    import torch
+    from torch import nn
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -22,6 +23,8 @@ class WeightsUnavailableError(RuntimeError):
 
 def torchvision_weights_file(weights: Any) -> Path:
     """Where ``torch.hub.load_state_dict_from_url`` (torchvision's loader) caches ``weights``."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
@@ -48,6 +51,7 @@ def load_torchvision_imagenet(model: nn.Module, weights: Any) -> None:
 def timm_weights_hint(name: str) -> str:
     """Where timm would fetch the weights of ``name`` from and where a download lands."""
     import timm
+    import torch
 
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None:
@@ -86,6 +90,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from a file: a plain ``state_dict`` (``.pt``/``.pth``/``.bin``), a ``.safetensors``
     file, a layeratlas checkpoint, or a training checkpoint with a ``state_dict``/``model`` entry.
     A ``module.`` prefix (DataParallel) is removed."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
@@ -168,6 +174,7 @@ IMAGENET_ENUMS = {  # torchvision architectures -> their weights enum (IMAGENET1
 def _timm_cached(name: str) -> tuple[bool, list[str]]:
     """Whether timm's weights for ``name`` are in a cache it reads, and the URLs it would fetch."""
     import timm
+    import torch
 
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None:

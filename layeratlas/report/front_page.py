@@ -18,7 +18,6 @@ from typing import Any
 
 import polars as pl
 
-from layeratlas.analysis.stats import wilson_interval
 from layeratlas.config import atlas_embedding, model_pairs
 from layeratlas.data.datasets import OWN_TEST_SPLIT
 from layeratlas.io import atomic_path
@@ -178,6 +177,8 @@ def _interval(row: Mapping[str, Any], column: str) -> list[float] | None:
         return [low, high]
     value, n = _value(row, column), _value(row, "n_test")
     if column.endswith("_accuracy") and value is not None and n:
+        from layeratlas.analysis.stats import wilson_interval  # scipy: not at import (report.smk reads us)
+
         correct = _value(row, "linear_probe_correct") if column == PROBE else None
         return list(wilson_interval(round(value * n) if correct is None else int(correct), int(n)))
     return None
@@ -262,6 +263,8 @@ def _at_chance(
         n = training.get("n_test") or next((int(r["n_test"]) for r in mine if r.get("n_test")), None)
         accuracy = float(training["test_accuracy"])
         if n and not math.isnan(accuracy):
+            from layeratlas.analysis.stats import wilson_interval
+
             ci = list(wilson_interval(round(accuracy * n), int(n)))
             if ci[0] <= chance:
                 return {
