@@ -186,24 +186,118 @@ def numba_cache_dir() -> Path:
 
 
 def import_umap() -> ModuleType:
-    """``umap``, with numba's on-disk cache on for its compiled functions and pynndescent's.
+    """``umap``, with numba's on-disk cache on for its compiled functions and pynndescent's, and
+    pynndescent's search index (``NNDescent``) imported only when a fit uses it.
 
-    Most of them are plain ``numba.njit`` (no ``cache=True``), so every process compiled them
-    again: ~10 s of each UMAP job on an idle 2-core machine (37 s on a busy one), for seconds of
-    arithmetic. Enabling the cache on the module-level dispatchers before their first call makes
-    a job after the first load them instead. Functions numba cannot cache are compiled as before.
+    Most of umap's functions are plain ``numba.njit`` (no ``cache=True``), so every process compiled
+    them again: ~10 s of each UMAP job on an idle 2-core machine (37 s on a busy one), for seconds of
+    arithmetic. Caching is switched on for each of them before its first compile (those compiled at
+    import, such as ``umap.utils.tau_rand_int``, included), so a job after the first loads them
+    instead. Functions numba cannot cache are compiled as before.
+
+    ``import umap`` imports pynndescent, whose package imports ``NNDescent`` and with it about 30
+    functions compiled at import (random-projection and hub trees: ~13 of the ~31 CPU-seconds of a
+    first UMAP on an empty cache, and their cache loads afterwards); UMAP builds that index only for
+    4,096 points or more (below: exact distances), so it is imported then (_defer_init).
     """
     os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))  # read when numba is imported
-    import umap  # lazy: importing umap (numba) takes seconds
+    with _numba_cached():
+        _defer_init("pynndescent", "pynndescent.pynndescent_", _NNDESCENT)
+        import umap  # lazy: importing umap (numba) takes seconds
+    _enable_caching()
+    return umap
+
+
+_CACHED_PACKAGES = ("umap", "pynndescent")
+# What pynndescent's __init__ takes from pynndescent.pynndescent_ (umap asks for NNDescent).
+_NNDESCENT = ("NNDescent", "PyNNDescentTransformer")
+
+
+def _caches(dispatcher: object) -> bool:
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", None) or ""
+    return module.split(".")[0] in _CACHED_PACKAGES
+
+
+def _enable_caching() -> None:
+    """numba's cache on for every umap and pynndescent function not compiled yet."""
     from numba.core.registry import CPUDispatcher
 
     for name, module in list(sys.modules.items()):
-        if not name.startswith(("umap", "pynndescent")) or module is None:
+        if name.split(".")[0] not in _CACHED_PACKAGES or module is None:
             continue
         for value in list(vars(module).values()):
             if isinstance(value, CPUDispatcher) and type(value._cache).__name__ == "NullCache":
                 value.enable_caching()
-    return umap
+
+
+@contextlib.contextmanager
+def _numba_cached() -> Iterator[None]:
+    """While umap and pynndescent are imported: a function of theirs compiled for an explicit
+    signature at import (before _enable_caching could reach it) uses numba's cache too."""
+    from numba.core.dispatcher import Dispatcher
+
+    compile_ = Dispatcher.compile
+
+    def compile_cached(self, sig):  # noqa: ANN001, ANN202 (numba's signature)
+        if type(self._cache).__name__ == "NullCache" and _caches(self):
+            self.enable_caching()
+        return compile_(self, sig)
+
+    Dispatcher.compile = compile_cached
+    try:
+        yield
+    finally:
+        Dispatcher.compile = compile_
+
+
+class _DeferredClass(type):
+    """A stand-in for a class of a module not imported yet: calling it imports the module and builds
+    the real class's object; isinstance is true only for the real class's objects."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return getattr(cls._load(), cls.__name__)(*args, **kwargs)
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        real = sys.modules.get(cls._module)
+        return real is not None and isinstance(obj, getattr(real, cls.__name__))
+
+
+def _defer_init(name: str, module: str, classes: Sequence[str]) -> None:
+    """Package ``name`` imported without running its ``__init__``, to defer that one's import of its
+    submodule ``module``. Other submodules import from the package's folder as usual; ``from name
+    import C``, for C in ``classes`` (what ``__init__`` takes from ``module``), gives a _DeferredClass.
+    The first other attribute asked of the package, or the first C built, runs the real ``__init__``
+    in the same module object (numba's cache on, as in import_umap), which from then on is the whole
+    package. Nothing changes where the package is already imported or is not installed."""
+    import importlib
+    import importlib.util
+
+    spec = None if name in sys.modules else importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+
+    def load() -> ModuleType:
+        if "__getattr__" in vars(package):
+            del package.__getattr__
+            for c in classes:
+                delattr(package, c)
+            with _numba_cached():
+                spec.loader.exec_module(package)
+            _enable_caching()
+        return package
+
+    def getattr_(attribute: str) -> Any:
+        return getattr(load(), attribute)
+
+    def load_module() -> ModuleType:
+        load()
+        return importlib.import_module(module)
+
+    package.__getattr__ = getattr_
+    for c in classes:
+        setattr(package, c, _DeferredClass(c, (), {"_module": module, "_load": staticmethod(load_module)}))
+    sys.modules[name] = package
 
 
 # FFT-interpolated gradients (Linderman et al. 2019) cost O(n) but have a fixed grid cost that makes
