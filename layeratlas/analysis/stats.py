@@ -15,7 +15,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+# scipy.stats (0.8 CPU-s to import) loads in the functions that use it: linear_adam's job needs only
+# the Wilson interval (issue 22; tests/test_imports.py).
 
 # Resampled index arrays of at most about this many entries per batch (8 bytes each: 128 MiB).
 _BATCH_ENTRIES = 2**24
@@ -27,8 +29,19 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
         return float("nan"), float("nan")
     if not 0 <= correct <= n:
         raise ValueError(f"correct must lie in [0, {n}], got {correct}")
-    ci = _scipy_stats.binomtest(int(correct), int(n)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    # scipy.stats.binomtest(correct, n).proportion_ci(confidence, method="wilson"), its formula
+    # (Newcombe 1998) op for op, so the same to the bit (tests/test_probes_adam.py) without scipy.stats.
+    from scipy.special import ndtri
+
+    k, n = int(correct), int(n)
+    p = k / n
+    z = ndtri(0.5 + 0.5 * confidence)
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
+    low = 0.0 if k == 0 else center - delta
+    high = 1.0 if k == n else center + delta
+    return float(low), float(high)
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -40,7 +53,9 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
         raise ValueError(f"discordant counts must be >= 0, got {a_only} and {b_only}")
     if a_only + b_only == 0:
         return 1.0
-    return float(_scipy_stats.binomtest(int(a_only), int(a_only + b_only), 0.5).pvalue)
+    from scipy import stats
+
+    return float(stats.binomtest(int(a_only), int(a_only + b_only), 0.5).pvalue)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -103,7 +118,9 @@ def bootstrap_intervals(
     if resamples <= 0 or n < 2:
         shape = np.shape(statistic(*arrays, axis=-1)) if arrays and n >= 2 else ()
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    res = _scipy_stats.bootstrap(
+    from scipy import stats
+
+    res = stats.bootstrap(
         arrays,
         statistic,
         n_resamples=int(resamples),
