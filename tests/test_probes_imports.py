@@ -65,3 +65,32 @@ def test_class_variance_loads_no_scipy_stats_or_sklearn(tmp_path):
     row = json.loads(out["summary"].read_text())
     assert np.isfinite(row["inter_to_intra_ratio_ci_low"])
     assert pl.read_parquet(out["intra"]).height == 4
+
+
+def test_cka_job_draws_each_models_block_as_cka_model_did(tmp_path):
+    """Rule cka draws each model's layer x layer block (rule cka_model's job before, issue 22): the
+    same figure as plot_model_cka drawn on its own from the table."""
+    from PIL import Image
+
+    from layeratlas.stages import analysis
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 5)).astype(np.float32)
+    for model in ("m1", "m2"):
+        folder = tmp_path / "features" / model
+        folder.mkdir(parents=True)
+        pl.DataFrame(
+            {"sample_id": np.arange(12), "split": ["test"] * 12, "label": np.arange(12) % 3}
+        ).write_parquet(folder / "index.parquet")
+        np.save(folder / "a.npy", x)
+        np.save(folder / "b.npy", np.tanh(x @ rng.normal(size=(5, 3))).astype(np.float32))
+    layers = {"m1": ["a", "b"], "m2": ["a", "b"]}
+    figures = {m: tmp_path / f"{m}_block.png" for m in layers}
+    table = tmp_path / "cka.parquet"
+    analysis.dataset_cka(
+        "d", tmp_path / "features", layers, "all", table, tmp_path / "cka.png", model_figures=figures
+    )
+    for model in layers:
+        alone = tmp_path / f"{model}_alone.png"
+        analysis.plot_model_cka("d", model, layers[model], table, alone)
+        assert np.array_equal(np.asarray(Image.open(figures[model])), np.asarray(Image.open(alone)))
