@@ -14,4 +14,6 @@ analysis.dataset_cka(
     seed=snakemake.params.seed,
     table=snakemake.output.table,  # the .tsv beside it is written with it
     figure=snakemake.output.figure,
+    # each model's layer x layer block, in the models' order (the outputs' order)
+    model_figures=dict(zip(snakemake.params.layers, snakemake.output.models, strict=True)),
 )

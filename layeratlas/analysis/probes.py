@@ -541,93 +541,130 @@ def fit_linear_adam(
 ) -> AdamResult:
     """Train one linear layer with Adam on standardised features (the protocol of seed report 002): the
     history per epoch (train_loss: mean over the epoch's batches; accuracies measured after the epoch) and
-    the last epoch's test predictions (for paired tests)."""
-    import torch
+    the last epoch's test predictions (for paired tests).
 
-    # Batches of 64 rows are microseconds of arithmetic: extra intra-op threads only synchronise, and
-    # on a busy machine their spinning made this 80x slower (10k x 2048: 404 s with 2 threads, shared
-    # 2-core machine). One thread, restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed)
-    finally:
-        torch.set_num_threads(threads)
+    numpy, float32, step for step as ``torch.nn.Linear`` + ``CrossEntropyLoss`` + ``torch.optim.Adam``
+    with a ``torch.Generator().manual_seed(seed)`` (init and batch order drawn from the same MT19937
+    stream, so the same to the bit; arithmetic to float32 rounding, tests/test_probes.py holds it to
+    torch's). Why not torch: importing it was 1.6 of a linear_adam job's 4 CPU-seconds (issue 22).
+    """
+    # Batches of 64 rows are microseconds of arithmetic: extra BLAS threads only spin (outside Snakemake,
+    # which sets OPENBLAS_NUM_THREADS, the pool1 fit took 14 instead of 1.5 CPU-seconds). One thread.
+    with blas_threads(0, 1):
+        return _linear_adam(train, train_labels, test, test_labels, epochs, lr, batch_size, seed)
 
 
-def _linear_adam(torch, train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> AdamResult:  # noqa: ANN001, PLR0913
+def _linear_adam(train, train_labels, test, test_labels, epochs, lr, batch_size, seed) -> AdamResult:  # noqa: ANN001, PLR0913
     train, test = _as_2d("train", train), _as_2d("test", test)
     classes, y_tr = np.unique(train_labels, return_inverse=True)
     lookup = {int(c): i for i, c in enumerate(classes)}
     y_te = np.array([lookup.get(int(c), -1) for c in test_labels])  # unseen class: never right
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
-    x_tr = torch.from_numpy(((train - mean) / std).astype(np.float32))
-    x_te = torch.from_numpy(((test - mean) / std).astype(np.float32))
-    t_tr, t_te = torch.from_numpy(y_tr), torch.from_numpy(y_te)
-    generator = torch.Generator().manual_seed(seed)
-    layer = torch.nn.Linear(x_tr.shape[1], len(classes))
-    with torch.no_grad():  # seeded init, independent of the global torch seed
-        bound = 1 / np.sqrt(x_tr.shape[1])
-        layer.weight.uniform_(-bound, bound, generator=generator)
-        layer.bias.uniform_(-bound, bound, generator=generator)
-    optimiser = AdamSteps(torch, list(layer.parameters()), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    x_tr = ((train - mean) / std).astype(np.float32)
+    x_te = ((test - mean) / std).astype(np.float32)
+    n, d, k = len(x_tr), x_tr.shape[1], len(classes)
+    stream = TorchStream(seed)
+    bound = 1 / np.sqrt(d)  # torch.nn.Linear's init bound, drawn as the seeded uniform_ calls drew it
+    weight = stream.uniform((k, d), -bound, bound)
+    bias = stream.uniform((k,), -bound, bound)
+    adam = [AdamSteps(weight, lr), AdamSteps(bias, lr)]
     rows = []
     for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(x_tr), generator=generator)
-        losses = []
-        for start in range(0, len(order), batch_size):
+        order = stream.randperm(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            loss = loss_fn(layer(x_tr[idx]), t_tr[idx])
-            loss.backward()
-            optimiser.step()
-            losses.append(float(loss.detach()) * len(idx))
-        with torch.no_grad():
-            train_acc = float((layer(x_tr).argmax(1) == t_tr).float().mean())
-            test_acc = float((layer(x_te).argmax(1) == t_te).float().mean())
+            x, y = x_tr[idx], y_tr[idx]
+            loss, grad = _cross_entropy(x @ weight.T + bias, y)
+            adam[0].step(grad.T @ x)
+            adam[1].step(grad.sum(axis=0))
+            total += float(loss) * len(idx)
         rows.append(
             {
                 "epoch": epoch,
-                "train_loss": sum(losses) / len(x_tr),
-                "train_accuracy": train_acc,
-                "test_accuracy": test_acc,
+                "train_loss": total / n,
+                "train_accuracy": _float32_mean(np.argmax(x_tr @ weight.T + bias, 1) == y_tr),
+                "test_accuracy": _float32_mean(np.argmax(x_te @ weight.T + bias, 1) == y_te),
             }
         )
-    with torch.no_grad():
-        probabilities = torch.softmax(layer(x_te), dim=1)
-        score, best = probabilities.max(dim=1)
-    return AdamResult(pl.DataFrame(rows), classes[best.numpy()], score.numpy().astype(np.float64))
+    logits = x_te @ weight.T + bias
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities = shifted / shifted.sum(1, keepdims=True)
+    best = np.argmax(probabilities, 1)
+    score = probabilities[np.arange(len(best)), best]
+    return AdamResult(pl.DataFrame(rows), classes[best], score.astype(np.float64))
+
+
+def _float32_mean(hits: np.ndarray) -> float:
+    """torch's ``(a == b).float().mean()``: an exact float32 count over a float32 n."""
+    return float(np.float32(np.count_nonzero(hits)) / np.float32(len(hits)))
+
+
+def _cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.float32, np.ndarray]:
+    """Mean cross-entropy of float32 ``logits`` (rows) against class codes, and its gradient in the logits
+    (softmax - one-hot) / batch, as torch's log_softmax + nll_loss and their backward compute them."""
+    b = len(target)
+    shifted = logits - logits.max(1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    rows = np.arange(b)
+    loss = -log_softmax[rows, target].sum(dtype=np.float32) / np.float32(b)
+    grad = np.exp(log_softmax) / np.float32(b)
+    grad[rows, target] -= np.float32(1.0) / np.float32(b)
+    return loss, grad
+
+
+class TorchStream:
+    """The random numbers of ``torch.Generator().manual_seed(seed)`` on CPU, in numpy: torch's MT19937
+    seeded as numpy's legacy ``RandomState(seed)`` seeds it, so the raw 32-bit outputs are the same;
+    ``uniform`` and ``randperm`` consume and transform them as torch's CPU kernels do (float32
+    ``uniform_``: the low 24 bits; ``randperm``: a Fisher-Yates shuffle). tests/test_probes.py holds
+    both to torch's to the bit."""
+
+    def __init__(self, seed: int) -> None:
+        self._state = np.random.RandomState(int(seed) & 0xFFFFFFFF)
+
+    def _raw(self, n: int) -> np.ndarray:
+        return self._state.randint(0, 2**32, size=n, dtype=np.uint32)  # each one raw 32-bit output
+
+    def uniform(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+        """float32 ``torch.empty(shape).uniform_(low, high, generator=...)``."""
+        low, high = float(np.float32(low)), float(np.float32(high))  # the float tensor's scalars
+        unit = (self._raw(int(np.prod(shape))) & np.uint32(2**24 - 1)).astype(np.float64) * 2.0**-24
+        return (unit * (high - low) + low).astype(np.float32).reshape(shape)
+
+    def randperm(self, n: int) -> np.ndarray:
+        """``torch.randperm(n, generator=...)`` (n below 2**32 / 20, where torch draws 32 bits a swap)."""
+        out = np.arange(n)
+        draws = self._raw(max(n - 1, 0)).astype(np.int64)
+        for i, z in enumerate(draws % (n - np.arange(n - 1))):
+            j = i + int(z)
+            out[i], out[j] = out[j], out[i]
+        return out
 
 
 class AdamSteps:
-    """``torch.optim.Adam(params, lr)``'s update with its defaults (betas 0.9 / 0.999, eps 1e-8, no weight
-    decay), op for op as its single-tensor path (the one it takes on CPU), so the weights are the same
-    to the bit (tests/test_probes.py). Why not torch.optim: building any optimiser imports
-    torch._dynamo, 1.4-2.4 CPU-seconds of a linear_adam job whose whole fit is about 1 s (measured,
-    benchmarks/README.md, issue 22). ``step`` also clears the gradients (``zero_grad``'s set-to-None).
-    """
+    """``torch.optim.Adam([param], lr)``'s update with its defaults (betas 0.9 / 0.999, eps 1e-8, no
+    weight decay) on a float32 array in place, op for op as torch's single-tensor path (the one it takes
+    on CPU)."""
 
     def __init__(
-        self, torch, params: list, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-    ) -> None:  # noqa: ANN001
-        self.torch, self.params, self.lr, self.betas, self.eps = torch, params, lr, betas, eps
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self, param: np.ndarray, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.exp_avg, self.exp_avg_sq = np.zeros_like(param), np.zeros_like(param)
         self.steps = 0
 
-    def step(self) -> None:
+    def step(self, grad: np.ndarray) -> None:
         beta1, beta2 = self.betas
         self.steps += 1
         step = float(self.steps)  # torch keeps the count as a float tensor and reads .item()
         bias_correction1 = 1 - beta1**step
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         step_size = self.lr / bias_correction1
-        with self.torch.no_grad():
-            for param, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-                grad = param.grad
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-                param.addcdiv_(exp_avg, denom, value=-step_size)
-                param.grad = None
+        grad = grad.astype(np.float32, copy=False)
+        self.exp_avg += np.float32(1 - beta1) * (grad - self.exp_avg)  # lerp_(grad, 1 - beta1)
+        self.exp_avg_sq *= np.float32(beta2)
+        self.exp_avg_sq += np.float32(1 - beta2) * grad * grad
+        denom = np.sqrt(self.exp_avg_sq) / np.float32(bias_correction2_sqrt) + np.float32(self.eps)
+        self.param += np.float32(-step_size) * self.exp_avg / denom

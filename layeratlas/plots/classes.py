@@ -70,7 +70,19 @@ def variance_heatmap(
                 # viridis is dark at the low end: white text there, black on the bright end.
                 dark = np.isfinite(value) and im.norm(value) < 0.5
                 text, colour, style = format(value, fmt), "white" if dark else "black", "normal"
-            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=fontsize, style=style)
+            # in_layout=False: a number inside its cell moves no margin, and constrained layout measured
+            # every one of them on each of its passes (issue 22)
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=fontsize,
+                style=style,
+                in_layout=False,
+            )
     names = [str(n) for n in class_names]
     ax.set_xticks(range(k), names, **class_ticks(names))
     ax.set_yticks(range(k), names)
@@ -265,6 +277,8 @@ def confusion_grid(
             )
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from None
+        for text in ax.texts:  # the counts inside the cells move no margin: constrained layout skips them
+            text.set_in_layout(False)
         set_title(ax, f"{name}: accuracy {accuracies.get(name, float('nan')):.3f}")
     label = "fraction of the true class" + (" (square-root scale)" if many else "")
     colorbar(fig, im, axes.ravel()[:n].tolist(), label, shrink=0.6)

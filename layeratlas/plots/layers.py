@@ -172,7 +172,16 @@ def cka_heatmap(
             for j in range(w):
                 if np.isfinite(matrix[i, j]):
                     colour = "black" if matrix[i, j] > 0.6 else "white"
-                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
+                    ax.text(  # inside its cell: no margin to make, so constrained layout skips it
+                        j,
+                        i,
+                        f"{matrix[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color=colour,
+                        in_layout=False,
+                    )
     ax.set_xticks(range(w), list(col_labels), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_yticks(range(h), list(row_labels), fontsize=8)
     ax.set(xlabel=axis_label, ylabel=axis_label)

@@ -433,10 +433,12 @@ def dataset_cka(
     resamples: int = 0,
     samples: int = 2000,
     seed: int = 0,
+    model_figures: Mapping[str, Pathish] | None = None,
 ) -> None:
     """Unbiased linear CKA between every pair of (model, layer) on the same samples of ``split``; with
     ``resamples``, each pair's bootstrap interval on ``samples`` of those images (cka_ci_low / cka_ci_high;
-    ``layeratlas.analysis.cka.cka_intervals``)."""
+    ``layeratlas.analysis.cka.cka_intervals``). ``model_figures``: {model: figure} of each model's layer x
+    layer block (:func:`plot_model_cka`), drawn from the table by the same job."""
     from layeratlas import plots
     from layeratlas.analysis.cka import cka_intervals, cka_matrix, layer_labels
     from layeratlas.plots import layers as layer_plots
@@ -486,6 +488,8 @@ def dataset_cka(
     write_table(frame, table)
     title = f"Linear CKA (unbiased) on {dataset} ({split}, n={len(ids_ref)})"
     plots.save_figure(layer_plots.cka_heatmap(matrix, labels, labels, title, "model / layer"), figure)
+    for model, path in (model_figures or {}).items():
+        plot_model_cka(dataset, model, list(layers[model]), table, path)
 
 
 def plot_model_cka(dataset: str, model: str, layers: list[str], table: Pathish, figure: Pathish) -> None:

@@ -321,6 +321,8 @@ rule pixel_baselines:
         "../../scripts/pixel_baselines.py"
 
 
+# CKA's table, its figure and each model's layer x layer block in one job: the block of a model was a job
+# of its own (~1 CPU-s each, nearly all interpreter, imports and Snakemake's own work: issue 22).
 rule cka:
     input:
         features=lambda wildcards: [f"results/features/{wildcards.dataset}/{m}" for m in MODELS],
@@ -338,6 +340,16 @@ rule cka:
             category="summary",
             labels={"dataset": "{dataset}", "figure": "CKA, every model and layer"},
         ),
+        models=[
+            report(
+                f"results/analysis/{{dataset}}/{m}/cka.png",
+                caption="../report/cka.rst",
+                category=m,
+                subcategory="across layers",
+                labels={"dataset": "{dataset}", "model": m, "figure": "CKA between layers"},
+            )
+            for m in MODELS
+        ],
     log:
         "logs/cka/{dataset}.log",
     benchmark:
@@ -355,27 +367,6 @@ rule cka:
         seed=config["seed"],
     script:
         "../../scripts/cka.py"
-
-
-rule cka_model:
-    input:
-        table="results/analysis/{dataset}/cka.parquet",
-    output:
-        report(
-            "results/analysis/{dataset}/{model}/cka.png",
-            caption="../report/cka.rst",
-            category="{model}",
-            subcategory="across layers",
-            labels={"dataset": "{dataset}", "model": "{model}", "figure": "CKA between layers"},
-        ),
-    log:
-        "logs/cka_model/{dataset}/{model}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    params:
-        layers=lambda wildcards: LAYERS[wildcards.model],
-    script:
-        "../../scripts/cka_model.py"
 
 
 rule summarize_layers:
@@ -407,19 +398,26 @@ rule summarize_layers:
         "../../scripts/summarize_layers.py"
 
 
+# Every model's figure in one job: they read the same summary table, so they rerun together anyway, and
+# a job per model was ~2 CPU-s of start-up and imports for ~0.5 s of drawing (issue 22).
 rule plot_metrics_vs_depth:
     input:
         table="results/summary/layers.parquet",
     output:
-        report(
-            "results/summary/metrics_vs_depth_{model}.png",
-            caption="../report/metrics_vs_depth.rst",
-            category="summary",
-            labels={"dataset": "all", "figure": "metrics versus depth: {model}"},
-        ),
+        [
+            report(
+                f"results/summary/metrics_vs_depth_{m}.png",
+                caption="../report/metrics_vs_depth.rst",
+                category="summary",
+                labels={"dataset": "all", "figure": f"metrics versus depth: {m}"},
+            )
+            for m in MODELS
+        ],
     log:
-        "logs/plot_metrics_vs_depth/{model}.log",
+        "logs/plot_metrics_vs_depth.log",
     conda:
         "../envs/layeratlas.yaml"
+    params:
+        models=MODELS,
     script:
         "../../scripts/plot_metrics_vs_depth.py"
