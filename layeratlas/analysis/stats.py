@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-# scipy.stats (0.8 CPU-s to import) loads in the functions that use it: linear_adam's job needs only
-# the Wilson interval (issue 22; tests/test_imports.py).
+# scipy.stats (0.8 CPU-s to import) loads in the functions that use it, not with this module (issue 22).
 
 # Resampled index arrays of at most about this many entries per batch (8 bytes each: 128 MiB).
 _BATCH_ENTRIES = 2**24
@@ -29,19 +28,10 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
         return float("nan"), float("nan")
     if not 0 <= correct <= n:
         raise ValueError(f"correct must lie in [0, {n}], got {correct}")
-    # scipy.stats.binomtest(correct, n).proportion_ci(confidence, method="wilson"), its formula
-    # (Newcombe 1998) op for op, so the same to the bit (tests/test_probes_adam.py) without scipy.stats.
-    from scipy.special import ndtri
+    from scipy import stats
 
-    k, n = int(correct), int(n)
-    p = k / n
-    z = ndtri(0.5 + 0.5 * confidence)
-    denom = 2 * (n + z**2)
-    center = (2 * n * p + z**2) / denom
-    delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
-    low = 0.0 if k == 0 else center - delta
-    high = 1.0 if k == n else center + delta
-    return float(low), float(high)
+    ci = stats.binomtest(int(correct), int(n)).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -118,28 +108,21 @@ def bootstrap_intervals(
     if resamples <= 0 or n < 2:
         shape = np.shape(statistic(*arrays, axis=-1)) if arrays and n >= 2 else ()
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    batch = max(1, _BATCH_ENTRIES // n)
-    arrays = tuple(np.asarray(a) for a in arrays)
-    if any(a.ndim != 1 for a in arrays):  # every caller's case is 1-D; others as scipy resamples them
-        from scipy import stats
+    from scipy import stats
 
-        res = stats.bootstrap(
-            arrays,
-            statistic,
-            n_resamples=int(resamples),
-            batch=batch,
-            vectorized=True,
-            paired=True,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-        low, high = res.confidence_interval.low, res.confidence_interval.high
-        distribution = res.bootstrap_distribution
-    else:
-        low, high, distribution = _percentile_bootstrap(
-            statistic, arrays, int(resamples), batch, confidence, np.random.default_rng(seed)
-        )
+    res = stats.bootstrap(
+        arrays,
+        statistic,
+        n_resamples=int(resamples),
+        batch=max(1, _BATCH_ENTRIES // n),
+        vectorized=True,
+        paired=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = res.confidence_interval.low, res.confidence_interval.high
+    distribution = res.bootstrap_distribution
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
     if bias_corrected:
@@ -147,40 +130,6 @@ def bootstrap_intervals(
         low, high = low - bias, high - bias
     bad = ~(np.isfinite(low) & np.isfinite(high))
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
-
-
-def _percentile_bootstrap(
-    statistic: Callable[..., np.ndarray],
-    arrays: tuple[np.ndarray, ...],
-    resamples: int,
-    batch: int,
-    confidence: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``scipy.stats.bootstrap(arrays, statistic, n_resamples=resamples, batch=batch, vectorized=True,
-    paired=True, confidence_level=confidence, method="percentile", rng=rng)`` for 1-D arrays: its
-    resamples (the same draws of ``rng``, batch by batch), its percentile interval (``scipy.stats.quantile``,
-    method "linear": the same formula), the same numbers to the bit (tests/test_probes_adam.py). Why:
-    importing scipy.stats is 0.8 CPU-s, most of a neural_collapse job's work (issue 22)."""
-    n = arrays[0].shape[-1]
-    distribution = []
-    for start in range(0, resamples, batch):  # paired: one draw of image indices for every array
-        index = rng.integers(0, n, size=(min(batch, resamples - start), n), dtype=np.int64)
-        distribution.append(statistic(*(a[..., index] for a in arrays), axis=-1))
-    theta = np.concatenate(distribution, axis=-1)
-    alpha = np.asarray((1 - confidence) / 2, dtype=theta.dtype)
-    ordered = np.sort(theta, axis=-1)
-    count = theta.shape[-1]
-    ends = []
-    for p in (alpha, 1 - alpha):
-        jg = p * count + (1 - p)  # method "linear" (Hyndman and Fan's 7)
-        j = jg // 1 - 1
-        g = 0.0 if j < 0 else jg % 1
-        lo, hi = int(np.clip(j, 0, count - 1)), int(np.clip(j + 1, 0, count - 1))
-        ends.append((1 - g) * ordered[..., lo] + g * ordered[..., hi])
-    missing = np.isnan(theta).any(axis=-1)  # scipy's nan_policy "propagate"
-    low, high = (np.where(missing, np.nan, end) for end in ends)
-    return low, high, theta
 
 
 def resample_weights(index: np.ndarray, n: int, dtype: type = np.float64) -> np.ndarray:
