@@ -144,3 +144,34 @@ def test_one_pass_of_the_searched_images_serves_every_layer_and_the_dead_units(
                        tmp_path / "dead.tsv", tmp_path / "dead.png")  # fmt: skip
     assert (tmp_path / "dead.tsv").read_text() == (one / "dead.tsv").read_text()
     assert len((one / "dead.tsv").read_text().splitlines()) > 2  # the small CNN's ReLUs are in it
+
+
+def test_a_png_is_encoded_once_with_matplotlibs_own_pixels(tmp_path, monkeypatch):
+    """save_figure renders raw RGBA and encodes it once (matplotlib's PNG, read back and written again,
+    cost two encodes and a decode); the pixels are matplotlib's, alpha kept where the figure is not
+    opaque, and the palette form still applies."""
+    from PIL import Image
+
+    image, post, pre = _maps(0, signed=True)
+    Image.init()
+    encodes = []
+    png = Image.SAVE["PNG"]
+    monkeypatch.setitem(Image.SAVE, "PNG", lambda *a, **k: encodes.append(1) or png(*a, **k))
+    for name, transparent in (("opaque", False), ("transparent", True)):
+        figures = [inspection_plots.activation_figure(image, post, pre, 16, name, "relu2") for _ in range(2)]
+        for fig in figures:
+            fig.patch.set_alpha(0.0 if transparent else 1.0)
+        figures[0].savefig(tmp_path / f"{name}_matplotlib.png", dpi=plots.DPI)
+        encodes.clear()
+        plots.save_figure(figures[1], tmp_path / f"{name}.png")
+        assert len(encodes) == 1, name
+        with (
+            Image.open(tmp_path / f"{name}.png") as ours,
+            Image.open(tmp_path / f"{name}_matplotlib.png") as own,
+        ):
+            assert ours.mode == ("RGBA" if transparent else "RGB")
+            assert np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(own.convert("RGBA"))), name
+    fig = inspection_plots.patches_figure([[np.full((4, 4, 3), 0.5)]], np.array([[1.0]]), "t", "n")
+    plots.save_figure(fig, tmp_path / "palette.png")
+    with Image.open(tmp_path / "palette.png") as saved:
+        assert saved.mode == "P"
