@@ -101,7 +101,7 @@ def test_one_pass_of_the_searched_images_serves_every_layer_and_the_dead_units(
     searched images (not one per layer and one more), and the same tables as a job per output."""
     from layeratlas.config import validate_config
     from layeratlas.data.datasets import ImageDataset, save_dataset
-    from layeratlas.inspection import graph
+    from layeratlas.inspection import activations, graph
     from layeratlas.stages import inspect
 
     spec = {"architecture": "small_cnn", "layers": {"pool1": "none", "relu5": "none"}}
@@ -119,7 +119,9 @@ def test_one_pass_of_the_searched_images_serves_every_layer_and_the_dead_units(
     )  # fmt: skip
     calls = []
     real = graph.forward_nodes
-    monkeypatch.setattr(graph, "forward_nodes", lambda t, x, nodes: calls.append(len(x)) or real(t, x, nodes))
+    counted = lambda t, x, nodes: calls.append(len(x)) or real(t, x, nodes)  # noqa: E731
+    monkeypatch.setattr(graph, "forward_nodes", counted)
+    monkeypatch.setattr(activations, "forward_nodes", counted)  # its import of it, for the maps
     one = tmp_path / "one"
     paths = {
         layer: (one / layer / "maps", one / layer / "p.tsv", one / layer / "p.png")
