@@ -37,6 +37,20 @@ def shapes(traced: TracedModel, x: torch.Tensor) -> tuple[dict[fx.Node, tuple], 
     return recorder.inputs, recorder.outputs
 
 
+def fake_shapes(traced: TracedModel, x: torch.Tensor) -> tuple[dict[fx.Node, tuple], dict[fx.Node, tuple]]:
+    """``shapes`` without computing a value: the graph runs on fake tensors (shapes and dtypes only).
+    A network's first real pass pays oneDNN's set-up (issue 22: 1.3 of the 1.8 CPU-s of
+    EfficientNet-Lite0's layer table at 112 px); the table reads shapes only. Where an operation has no
+    fake implementation, a real pass."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+            return shapes(traced, mode.from_tensor(x))
+    except Exception:  # noqa: BLE001 (any op fake mode cannot run: the real pass is the reference)
+        return shapes(traced, x)
+
+
 def _shape(shape: tuple | None) -> str:
     return "x".join(str(s) for s in shape[1:]) if shape else ""
 
@@ -49,7 +63,7 @@ def layer_shape_table(traced: TracedModel, x: torch.Tensor) -> pl.DataFrame:
     """One row per operation in forward order, for one input ``x`` (1, C, H, W): layer name (as
     ``layeratlas layers`` prints it), kind, input and output shape (without the batch axis), parameters
     of the module, and the receptive field (pixels of the model's input) and stride of one output unit."""
-    in_shapes, out_shapes = shapes(traced, x)
+    in_shapes, out_shapes = fake_shapes(traced, x)
     fields = receptive_fields(traced, in_shapes, out_shapes)
     rows = []
     for node in traced.compute_nodes():

@@ -163,8 +163,8 @@ def layer_figures(
     torch.set_num_threads(max(1, threads))
     net = _network(model, spec, checkpoint, seed)
     data = _split_images(dataset_dir, split)
-    _layer_figures(net, data, dataset, model, layer, split, seed, options,
-                   activations_dir, patches_table, patches_figure)  # fmt: skip
+    _inspect(net, data, dataset, model, split, seed, options,
+             {layer: (activations_dir, patches_table, patches_figure)}, None)  # fmt: skip
 
 
 def model_inspection(
@@ -187,30 +187,93 @@ def model_inspection(
     torch.set_num_threads(max(1, threads))
     net = _network(model, spec, checkpoint, seed)
     data = _split_images(dataset_dir, split)
-    for layer, (activations_dir, patches_table, patches_figure) in layers.items():
-        _layer_figures(net, data, dataset, model, layer, split, seed, options,
-                       activations_dir, patches_table, patches_figure)  # fmt: skip
-    _dead_units(net, data[0], dataset, model, split, seed, options, dead_table, dead_figure)
+    _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure))
 
 
-def _layer_figures(
+def dead_units(
+    dataset: str,
+    model: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    dataset_dir: Pathish,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    threads: int,
+    table: Pathish,
+    figure: Pathish,
+) -> None:
+    """Fraction of channels of every ReLU layer that never output more than 0 on the ``split`` images."""
+    torch.set_num_threads(max(1, threads))
+    net = _network(model, spec, checkpoint, seed)
+    data = _split_images(dataset_dir, split)
+    _inspect(net, data, dataset, model, split, seed, options, {}, (table, figure))
+
+
+def _inspect(
+    net: tuple,
+    data: tuple,
+    dataset: str,
+    model: str,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    layers: Mapping[str, tuple[Pathish, Pathish, Pathish]],
+    dead: tuple[Pathish, Pathish] | None,
+) -> None:
+    """Activation maps and top patches of ``layers``, and the dead units (to ``dead``: table, figure)
+    when asked. The searched images go through the network once for all of them: the deepest layer's
+    pass computes the shallower ones' maps and every ReLU's (issue 22: a pass per layer and one more for
+    the dead units cost EfficientNet-Lite0 three passes where one does)."""
+    from layeratlas.inspection.dead_units import channel_maxima
+    from layeratlas.inspection.graph import forward_nodes, is_activation
+    from layeratlas.inspection.patches import TopUnits, update_top
+
+    traced, preprocess, _, _ = net
+    images = data[0]
+    channels = {
+        layer: _activation_maps(net, data, dataset, model, layer, split, options, paths[0])
+        for layer, paths in layers.items()
+    }
+    searched = _searched(len(images), options["max_images"], seed)
+    nodes = {layer: traced.resolve(layer) for layer in layers}
+    relus = [n for n in traced.compute_nodes() if is_activation(traced, n)] if dead else []
+    tops = {
+        layer: TopUnits.empty(min(options["patch_channels"], channels[layer]), options["top_k"])
+        for layer in layers
+    }
+    maxima: dict[Any, np.ndarray] = {}
+    wanted = set(nodes.values()) | set(relus)
+    what = " and ".join(w for w, on in (("top patches", layers), ("dead units", dead)) if on)
+    where = f"{model} on {dataset} ({split}, n={len(searched)})"
+    for start, x in _batches(images[searched], options["batch_size"], preprocess, f"{what} {where}"):
+        if not wanted:
+            break
+        seen = forward_nodes(traced, x, wanted)
+        for layer, node in nodes.items():
+            tops[layer] = update_top(tops[layer], seen[node].float().numpy(), start)
+        for node in relus:
+            m = channel_maxima(seen[node].float().numpy())
+            maxima[node] = m if node not in maxima else np.maximum(maxima[node], m)
+    for layer, (_, patches_table, patches_figure) in layers.items():
+        _patches(net, data, dataset, model, layer, split, seed, options, tops[layer],
+                 patches_table, patches_figure)  # fmt: skip
+    if dead:
+        _dead_units(traced, relus, maxima, where, model, *dead)
+
+
+def _activation_maps(
     net: tuple,
     data: tuple,
     dataset: str,
     model: str,
     layer: str,
     split: str,
-    seed: int,
     options: Mapping[str, Any],
     activations_dir: Pathish,
-    patches_table: Pathish,
-    patches_figure: Pathish,
-) -> None:
+) -> int:
+    """One figure per chosen image of ``layer``'s maps; returns the layer's channel count."""
     from layeratlas.inspection.activations import layer_maps, select_images
-    from layeratlas.inspection.graph import forward_nodes
-    from layeratlas.inspection.layer_table import shapes
-    from layeratlas.inspection.patches import TopUnits, clip_wide, crop_rgb, top_table, update_top
-    from layeratlas.inspection.receptive_field import receptive_fields
 
     traced, preprocess, size, _ = net
     images, sample_ids, labels, class_names = data
@@ -227,6 +290,7 @@ def _layer_figures(
     )
     resized = _resize(images[chosen], size)
     maps = layer_maps(traced, preprocess(torch.from_numpy(np.ascontiguousarray(images[chosen]))), layer)
+    layout = inspection_plots.SharedLayout()  # the images' figures differ in data only: one layout
     with _atomic_dir(activations_dir) as tmp:
         for i, position in enumerate(chosen):
             sid, label = int(sample_ids[position]), int(labels[position])
@@ -240,7 +304,7 @@ def _layer_figures(
                 title,
                 maps.relu,
             )
-            plots.save_figure(fig, tmp / f"sample{sid}.png")
+            plots.save_figure(layout.apply(fig), tmp / f"sample{sid}.png")
     log.info("%s: activation maps of %d images (pre-ReLU: %s)", where, len(chosen), maps.relu or "none")
     if options["images"] == "first_of_each_class" and len(chosen) < len(np.unique(labels)):
         log.info(
@@ -250,17 +314,35 @@ def _layer_figures(
             len(chosen),
             len(np.unique(labels)),
         )
+    return int(maps.post.shape[1])
 
+
+def _patches(
+    net: tuple,
+    data: tuple,
+    dataset: str,
+    model: str,
+    layer: str,
+    split: str,
+    seed: int,
+    options: Mapping[str, Any],
+    top: Any,  # noqa: ANN401 (patches.TopUnits, imported with torch's work)
+    patches_table: Pathish,
+    patches_figure: Pathish,
+) -> None:
+    """The top patches table and figure of ``layer`` from its searched top units."""
+    from layeratlas.inspection.layer_table import shapes
+    from layeratlas.inspection.patches import clip_wide, crop_rgb, top_table
+    from layeratlas.inspection.receptive_field import receptive_fields
+
+    traced, preprocess, size, _ = net
+    images, sample_ids = data[0], data[1]
+    where = f"{model} / {layer} on {dataset} ({split})"
     node = traced.resolve(layer)
     example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
     field = receptive_fields(traced, *shapes(traced, example))[node]
-    channels = int(maps.post.shape[1])
     searched = _searched(len(images), options["max_images"], seed)
     images, sample_ids = images[searched], sample_ids[searched]
-    top = TopUnits.empty(min(options["patch_channels"], channels), options["top_k"])
-    for start, x in _batches(images, options["batch_size"], preprocess, f"top patches {where}"):
-        out = forward_nodes(traced, x, [node])[node].float().numpy()
-        top = update_top(top, out, start)
     table = top_table(top, field, sample_ids, (size, size))
     write_table(table, patches_table)
     patches = []
@@ -292,62 +374,28 @@ def _layer_figures(
     log.info("%s: top patches written (%s)", where, rf)
 
 
-def dead_units(
-    dataset: str,
-    model: str,
-    spec: Mapping[str, Any],
-    checkpoint: Pathish | None,
-    dataset_dir: Pathish,
-    split: str,
-    seed: int,
-    options: Mapping[str, Any],
-    threads: int,
-    table: Pathish,
-    figure: Pathish,
-) -> None:
-    """Fraction of channels of every ReLU layer that never output more than 0 on the ``split`` images."""
-    torch.set_num_threads(max(1, threads))
-    net = _network(model, spec, checkpoint, seed)
-    images = _split_images(dataset_dir, split)[0]
-    _dead_units(net, images, dataset, model, split, seed, options, table, figure)
-
-
 def _dead_units(
-    net: tuple,
-    images: np.ndarray,
-    dataset: str,
+    traced: Any,  # noqa: ANN401 (graph.TracedModel)
+    relus: list,
+    maxima: Mapping[Any, np.ndarray],
+    where: str,
     model: str,
-    split: str,
-    seed: int,
-    options: Mapping[str, Any],
     table: Pathish,
     figure: Pathish,
 ) -> None:
-    from layeratlas.inspection.dead_units import channel_maxima, dead_unit_table
-    from layeratlas.inspection.graph import forward_nodes, is_activation
+    from layeratlas.inspection.dead_units import dead_unit_table
 
-    traced, preprocess, _, _ = net
-    images = images[_searched(len(images), options["max_images"], seed)]
-    nodes = [n for n in traced.compute_nodes() if is_activation(traced, n)]
-    where = f"{model} on {dataset} ({split}, n={len(images)})"
-    maxima: dict[Any, np.ndarray] = {}
-    for _, x in _batches(images, options["batch_size"], preprocess, f"dead units {where}"):
-        if not nodes:
-            break
-        for node, out in forward_nodes(traced, x, nodes).items():
-            m = channel_maxima(out.float().numpy())
-            maxima[node] = m if node not in maxima else np.maximum(maxima[node], m)
     kinds = {
         traced.names[n]: type(traced.module(n)).__name__ if traced.module(n) is not None else str(n.target)
-        for n in nodes
+        for n in relus
     }
-    result = dead_unit_table({traced.names[n]: maxima[n] for n in nodes}, kinds)
+    result = dead_unit_table({traced.names[n]: maxima[n] for n in relus}, kinds)
     write_table(result, table)
-    title = f"Dead units: {where}" if nodes else f"{model} has no ReLU layer"
+    title = f"Dead units: {where}" if relus else f"{model} has no ReLU layer"
     plots.save_figure(inspection_plots.dead_units_figure(result, title), figure)
     log.info(
         "%s: %d of %d channels dead",
         where,
-        int(result["dead"].sum()) if nodes else 0,
-        int(result["channels"].sum()) if nodes else 0,
+        int(result["dead"].sum()) if relus else 0,
+        int(result["channels"].sum()) if relus else 0,
     )
