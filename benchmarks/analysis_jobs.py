@@ -100,19 +100,13 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
                 "confusion": "confusion.png",
                 "linear_probe": "linear_probe.npz",
                 "predictions": "predictions.parquet",
+                # neural collapse, from the probe just fitted (analyses.neural_collapse, on by default)
+                "nc_table": "nc.parquet",
+                "nc_table_tsv": "nc.tsv",
+                "nc_summary": "nc.json",
             }.items()
         },
         "params": {"options": probes, "seed": config["seed"], "resamples": a["bootstrap"]["resamples"]},
-        "wildcards": wc,
-    }
-    jobs["neural_collapse"] = {
-        "input": {"features": feats, "linear_probe": str(base / "linear_probe.npz")},
-        "output": {
-            "table": str(o / "nc.parquet"),
-            "table_tsv": str(o / "nc.tsv"),
-            "summary": str(o / "nc.json"),
-        },
-        "params": {"resamples": a["bootstrap"]["resamples"], "seed": config["seed"]},
         "wildcards": wc,
     }
     jobs["cluster_quality"] = {

@@ -21,3 +21,15 @@ analysis.layer_probes(
     predictions=out.predictions,
     resamples=snakemake.params.resamples,
 )
+if hasattr(out, "nc_table"):  # analyses.neural_collapse: from the linear probe just fitted, in this process
+    analysis.layer_neural_collapse(
+        w.dataset,
+        w.model,
+        w.layer,
+        features_dir=snakemake.input.features,
+        linear_probe=out.linear_probe,
+        table=out.nc_table,  # the .tsv beside it is written with it
+        summary=out.nc_summary,
+        resamples=snakemake.params.resamples,
+        seed=snakemake.params.seed,
+    )

@@ -1,7 +1,7 @@
 # Per-layer analyses (embeddings, class variance, classifiers, cluster quality, neural collapse, linear layer
 # curves, thumbnail maps), per-dataset ones (pixel baselines, CKA) and the summary across everything.
 ANALYSES = config["analyses"]
-# NC3/NC4 read the linear probe's weights, so neural_collapse fits the linear probe even with probes off.
+# NC3/NC4 read the linear probe's weights, so neural collapse fits the linear probe even with probes off.
 _CLASSIFIERS = list(ANALYSES["probes"]["classifiers"]) if ANALYSES["probes"]["enabled"] else []
 if ANALYSES["neural_collapse"] and "linear_probe" not in _CLASSIFIERS:
     _CLASSIFIERS.insert(0, "linear_probe")
@@ -148,11 +148,31 @@ rule class_variance:
         "../../scripts/class_variance.py"
 
 
+# Neural collapse is computed by the job that fits the linear probe whose weights NC3/NC4 read: one
+# process per layer, not two (its own job was ~1.3 CPU-s, nearly all start-up and imports; issue 22).
+_NEURAL_COLLAPSE = (
+    {
+        "nc_table": "results/analysis/{dataset}/{model}/{layer}/neural_collapse.parquet",
+        "nc_table_tsv": report(
+            "results/analysis/{dataset}/{model}/{layer}/neural_collapse.tsv",
+            caption="../report/neural_collapse.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("neural collapse (.tsv)"),
+        ),
+        "nc_summary": "results/analysis/{dataset}/{model}/{layer}/neural_collapse.json",
+    }
+    if ANALYSES["neural_collapse"]
+    else {}
+)
+
+
 rule layer_probes:
     input:
         features="results/features/{dataset}/{model}",
         dataset=lambda wildcards: dataset_files(wildcards.dataset),
     output:
+        **_NEURAL_COLLAPSE,
         table="results/analysis/{dataset}/{model}/{layer}/probes.parquet",
         table_tsv=report(
             "results/analysis/{dataset}/{model}/{layer}/probes.tsv",
@@ -189,34 +209,6 @@ rule layer_probes:
         resamples=config["analyses"]["bootstrap"]["resamples"],
     script:
         "../../scripts/layer_probes.py"
-
-
-rule neural_collapse:
-    input:
-        features="results/features/{dataset}/{model}",
-        linear_probe="results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
-    output:
-        table="results/analysis/{dataset}/{model}/{layer}/neural_collapse.parquet",
-        table_tsv=report(
-            "results/analysis/{dataset}/{model}/{layer}/neural_collapse.tsv",
-            caption="../report/neural_collapse.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("neural collapse (.tsv)"),
-        ),
-        summary="results/analysis/{dataset}/{model}/{layer}/neural_collapse.json",
-    log:
-        "logs/neural_collapse/{dataset}/{model}/{layer}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        resamples=config["analyses"]["bootstrap"]["resamples"],
-        seed=config["seed"],
-    script:
-        "../../scripts/neural_collapse.py"
 
 
 rule cluster_quality:
