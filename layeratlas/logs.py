@@ -12,6 +12,7 @@ keeps every traceback in the log (as in the CLI)."""
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import sys
@@ -89,6 +90,10 @@ def cpu_seconds() -> float:
 def _log_job_end() -> None:
     seconds = cpu_seconds()
     logging.getLogger("layeratlas").info("job ends after %.2f CPU-s (user + sys, children too)", seconds)
+    # The interpreter's last garbage collection walks every object the imports made before the process
+    # ends anyway: ~0.35 CPU-s of a job that imported torch (0.5 -> 0.15 s of teardown, measured). Frozen
+    # objects are skipped; files are closed and the log flushed as before.
+    gc.freeze()
 
 
 def log_to_file(path: str | os.PathLike | None) -> None:
