@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -171,16 +172,21 @@ def make_scheduler(
     raise ValueError(f"train.schedule: unknown {name!r}; choose one of multistep, cosine, onecycle")
 
 
+def augments(augment: Mapping[str, Any]) -> bool:
+    """Whether the recipe's ``augment`` changes any image."""
+    return bool(augment.get("crop_padding") or augment.get("hflip") or augment.get("rotation"))
+
+
 def augment_batch(
     images: torch.Tensor, augment: Mapping[str, Any], generator: torch.Generator
 ) -> torch.Tensor:
     """Random crop (zero padding ``crop_padding``), horizontal flip and rotation (+-``rotation`` degrees)
     of uint8 NHWC images, each image its own draw, as one affine resampling. Returns uint8 NHWC."""
+    if not augments(augment):
+        return images
     pad = int(augment.get("crop_padding") or 0)
     flip = bool(augment.get("hflip"))
     degrees = float(augment.get("rotation") or 0)
-    if not (pad or flip or degrees):
-        return images
     n, h, w, _ = images.shape
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
     sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(n)
@@ -267,6 +273,174 @@ def chance_warning(
     )
 
 
+# --- the frozen prefix, computed once ---------------------------------------------------------------------
+# Fine-tuning the last stages of a pretrained network: everything before the first trainable module gives
+# every image the same output in every epoch (frozen weights, frozen BatchNorm in eval mode, no
+# augmentation, nothing random). Its output is computed once per image and the trainable suffix trains on
+# it: the same operations on the same values as the full network, without recomputing the prefix.
+
+PREFIX_CACHE_MAX_BYTES = 2 * 1024**3  # a larger cache trains through the whole network, as before
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer with timm's leaf modules and functions (dynamic "same" padding), as
+    ``timm.models.create_feature_extractor`` traces a timm model."""
+
+    def __init__(self) -> None:
+        leaves, functions = (), ()
+        if "timm" in sys.modules:  # a timm model was built; other models hold no timm modules
+            from timm.layers import get_notrace_functions, get_notrace_modules
+
+            leaves, functions = tuple(get_notrace_modules()), tuple(get_notrace_functions())
+        super().__init__(autowrap_functions=functions)
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, self.leaves) or super().is_leaf_module(m, module_qualified_name)
+
+
+def _holds_trainable(net: nn.Module, node: torch.fx.Node) -> bool:
+    if node.op == "call_module":
+        return any(p.requires_grad for p in net.get_submodule(node.target).parameters())
+    if node.op == "get_attr":
+        value = net.get_submodule(node.target.rpartition(".")[0]) if "." in node.target else net
+        attr = getattr(value, node.target.rpartition(".")[2])
+        return isinstance(attr, nn.Parameter | nn.Module) and any(
+            p.requires_grad for p in ([attr] if isinstance(attr, nn.Parameter) else attr.parameters())
+        )
+    return False
+
+
+_STOCHASTIC = ("dropout", "drop_path", "dropblock", "drop_block", "rand", "bernoulli", "normal_")
+
+
+def _random_in(net: nn.Module, nodes: Sequence[torch.fx.Node]) -> str | None:
+    """A node of ``nodes`` that may draw random numbers or act differently in training, or None."""
+    for node in nodes:
+        if node.op == "call_module":
+            for name, module in net.get_submodule(node.target).named_modules(prefix=str(node.target)):
+                kind = type(module).__name__.lower()
+                if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
+                    return name
+                if any(s in kind for s in _STOCHASTIC) and float(getattr(module, "drop_prob", 1.0)) > 0:
+                    return name
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
+                    return name
+        elif node.op in ("call_function", "call_method"):
+            target = getattr(node.target, "__name__", str(node.target)).lower()
+            if any(s in target for s in _STOCHASTIC):
+                return node.name
+    return None
+
+
+@dataclass
+class FrozenPrefix:
+    """``net`` cut before its first trainable module: ``prefix`` (uint8 images -> the one tensor that
+    crosses the cut) and ``suffix`` (that tensor -> logits, sharing ``net``'s parameters), the suffix
+    traced in training and in eval mode (a forward may read ``self.training``)."""
+
+    prefix: nn.Module
+    suffix_train: nn.Module
+    suffix_eval: nn.Module
+
+
+def _split_graph(net: nn.Module, graph: torch.fx.Graph) -> tuple[torch.fx.Graph, torch.fx.Graph] | str:
+    """The prefix graph (input -> the one value that crosses the cut) and the suffix graph (that value ->
+    output), cut before the first node that holds a trainable parameter; or why it cannot be cut."""
+    nodes = list(graph.nodes)
+    first = next((i for i, n in enumerate(nodes) if _holds_trainable(net, n)), None)
+    if first is None:
+        return "no module holds a trainable parameter"
+    before = nodes[:first]
+    read = {used for node in nodes[first:] for used in node.all_input_nodes}
+    crossing = [n for n in before if n in read and n.op != "get_attr"]  # constants are copied over
+    if len(crossing) != 1 or crossing[0].op == "placeholder":
+        names = ", ".join(n.name for n in crossing)
+        return f"the first trainable module reads the input or several prefix values ({names})"
+    random = _random_in(net, before)
+    if random is not None:
+        return f"{random}, before the first trainable module, is random or trains"
+    cut = crossing[0]
+    prefix = torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {}
+    for node in before:
+        env[node] = prefix.node_copy(node, env.__getitem__)
+    prefix.output(env[cut])
+    suffix = torch.fx.Graph()
+    env = {cut: suffix.placeholder("prefix_output")}
+    for node in nodes[first:]:
+        for used in node.all_input_nodes:
+            if used not in env:  # a constant (get_attr) of the prefix
+                env[used] = suffix.node_copy(used, env.__getitem__)
+        env[node] = suffix.node_copy(node, env.__getitem__)
+    return prefix, suffix
+
+
+def _train_mode(net: nn.Module, mode: bool) -> None:
+    net.train(mode)
+    if mode:
+        _frozen_batchnorm_eval(net)
+
+
+def frozen_prefix(net: nn.Module, augment: Mapping[str, Any]) -> FrozenPrefix | str:
+    """Split ``net`` (parameters frozen or not as it trains) where its frozen prefix ends; or say why its
+    prefix must run in every step: augmentation, nothing frozen, a prefix that is random or trains (or is
+    traced otherwise in eval mode), a graph that does not cut at one tensor, or a network torch.fx cannot
+    trace. Leaves ``net`` in eval mode."""
+    if augments(augment):
+        return "the recipe augments images"
+    split = {}
+    for mode in (True, False):  # a forward may read self.training: one graph per mode, as it runs
+        _train_mode(net, mode)
+        try:
+            graph = _Tracer().trace(net)
+        except Exception as err:  # noqa: BLE001 - any tracing failure means: train the whole network
+            net.eval()
+            return f"torch.fx cannot trace the network ({type(err).__name__}: {err})"
+        split[mode] = _split_graph(net, graph)
+    net.eval()
+    if isinstance(split[True], str):
+        return split[True]
+    prefix, suffix_train = split[True]
+    if isinstance(split[False], str) or str(prefix) != str(split[False][0]):
+        return "the prefix's graph differs between training and eval mode"
+    prefix_module = torch.fx.GraphModule(net, prefix)
+    prefix_module.graph.eliminate_dead_code()  # what only the suffix reads stays there
+    prefix_module.recompile()
+    return FrozenPrefix(
+        prefix_module,
+        torch.fx.GraphModule(net, suffix_train),
+        torch.fx.GraphModule(net, split[False][1]),
+    )
+
+
+@torch.no_grad()
+def prefix_outputs(
+    plan: FrozenPrefix, images: Sequence[torch.Tensor], batch_size: int, device: torch.device
+) -> list[torch.Tensor] | str:
+    """The prefix's output for every image of each tensor in ``images`` (in eval mode, batch by batch as
+    training reads them); or why not: a cache over PREFIX_CACHE_MAX_BYTES, or a prefix whose output
+    differs between training and eval mode (a module the checks above do not know)."""
+    first = next((x[:batch_size].to(device) for x in images if len(x)), None)
+    if first is None:
+        return "no images"
+    with torch.random.fork_rng(devices=[]):  # a random module must not move training's random stream
+        _train_mode(plan.prefix, True)
+        in_training = plan.prefix(first)
+        plan.prefix.eval()
+        if not torch.equal(in_training, plan.prefix(first)):
+            return "the prefix's output differs between training and eval mode"
+    size = in_training[0].numel() * in_training.element_size() * sum(len(x) for x in images)
+    if size > PREFIX_CACHE_MAX_BYTES:
+        return f"its output for every image takes {size / 1024**3:.1f} GiB"
+    return [
+        torch.cat([plan.prefix(x[idx].to(device)) for idx in _batches(len(x), batch_size, None)])
+        if len(x)
+        else x
+        for x in images
+    ]
+
+
 @dataclass
 class TrainingResult:
     history: pl.DataFrame  # one row per epoch
@@ -323,6 +497,7 @@ def train_classifier(
     patience = recipe["early_stopping"]
     best = {"loss": math.inf, "epoch": 0, "state": None}
     rows, epoch, stop_reason = [], 0, "completed"
+    eval_net, inputs = net, {"train": x_train, "val": x_val, "test": x_test}
     if on_epoch_end is not None:
         on_epoch_end(0, model)
     for stage, stage_epochs in _stages(recipe):
@@ -333,6 +508,23 @@ def train_classifier(
         log.info(
             "stage %s: %d epochs, %d parameter tensors on %s", stage, stage_epochs, len(trainable), device
         )
+        train_net, eval_net, inputs = net, net, {"train": x_train, "val": x_val, "test": x_test}
+        # the frozen prefix of this stage (a head stage freezes more) computed once, where that holds
+        plan = "mixed precision" if amp else frozen_prefix(net, recipe["augment"])
+        if not isinstance(plan, str):
+            cached = prefix_outputs(plan, list(inputs.values()), bs, device)
+            if isinstance(cached, str):
+                plan = cached
+            else:
+                train_net, eval_net = plan.suffix_train, plan.suffix_eval
+                inputs = dict(zip(inputs, cached, strict=True))
+        log.info(
+            "stage %s: %s",
+            stage,
+            f"the frozen prefix runs in every step ({plan})"
+            if isinstance(plan, str)
+            else f"the frozen prefix's output computed once per image, {tuple(inputs['train'].shape[1:])}",
+        )
         groups = param_groups(model, recipe if stage == "all" else {**recipe, "lr_groups": {}})
         optimizer = make_optimizer(groups, recipe)
         scheduler, per_step = make_scheduler(optimizer, recipe, stage_epochs, steps)
@@ -340,18 +532,17 @@ def train_classifier(
         for _ in range(stage_epochs):
             epoch += 1
             start = time.perf_counter()
-            net.train()
-            _frozen_batchnorm_eval(net)
+            _train_mode(train_net, True)
             lr = optimizer.param_groups[0]["lr"]
             loss_sum, correct, seen = 0.0, 0, 0
             batches = _batches(len(y_train), bs, generator)
             for step, idx in enumerate(
                 tqdm(batches, desc=f"epoch {epoch}", disable=not progress, mininterval=5), 1
             ):
-                x = augment_batch(x_train[idx], recipe["augment"], generator).to(device)
+                x = augment_batch(inputs["train"][idx], recipe["augment"], generator).to(device)
                 y = y_train[idx].to(device)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                    logits = net(x)
+                    logits = train_net(x)
                     loss = nn.functional.cross_entropy(
                         logits.float(), y, label_smoothing=recipe["label_smoothing"]
                     )
@@ -370,7 +561,7 @@ def train_classifier(
                 seen += len(y)
             if not per_step:
                 scheduler.step()
-            val_loss, val_acc = evaluate(net, x_val, y_val, bs, device)
+            val_loss, val_acc = evaluate(eval_net, inputs["val"], y_val, bs, device)
             rows.append(
                 {
                     "epoch": epoch,
@@ -405,7 +596,7 @@ def train_classifier(
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         log.info("keeping the weights of epoch %d (lowest val loss %.4f)", best["epoch"], best["loss"])
-    losses, predicted = predict(net, x_test, y_test, bs, device)
+    losses, predicted = predict(eval_net, inputs["test"], y_test, bs, device)
     y_test_np = y_test.numpy()
     net.to("cpu").eval()
     metrics = {
