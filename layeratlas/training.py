@@ -421,24 +421,37 @@ def prefix_outputs(
     """The prefix's output for every image of each tensor in ``images`` (in eval mode, batch by batch as
     training reads them); or why not: a cache over PREFIX_CACHE_MAX_BYTES, or a prefix whose output
     differs between training and eval mode (a module the checks above do not know)."""
-    first = next((x[:batch_size].to(device) for x in images if len(x)), None)
-    if first is None:
+    if not any(len(x) for x in images):
         return "no images"
+    plan.prefix.eval()
+    first = next(x for x in images if len(x))[:batch_size].to(device)
+    reference = plan.prefix(first)  # the first batch training reads, as _batches(..., None) cuts it
+    size = reference[0].numel() * reference.element_size() * sum(len(x) for x in images)
+    if size > PREFIX_CACHE_MAX_BYTES:
+        return f"its output for every image would take {size / 1024**3:.1f} GiB"
     with torch.random.fork_rng(devices=[]):  # a random module must not move training's random stream
         _train_mode(plan.prefix, True)
         in_training = plan.prefix(first)
         plan.prefix.eval()
-        if not torch.equal(in_training, plan.prefix(first)):
-            return "the prefix's output differs between training and eval mode"
-    size = in_training[0].numel() * in_training.element_size() * sum(len(x) for x in images)
-    if size > PREFIX_CACHE_MAX_BYTES:
-        return f"its output for every image takes {size / 1024**3:.1f} GiB"
-    return [
-        torch.cat([plan.prefix(x[idx].to(device)) for idx in _batches(len(x), batch_size, None)])
-        if len(x)
-        else x
-        for x in images
-    ]
+    if not torch.equal(in_training, reference):
+        return "the prefix's output differs between training and eval mode"
+    outputs, done = [], False
+    for x in images:
+        batches = _batches(len(x), batch_size, None)
+        if len(x) and not done:  # the first batch is computed already
+            parts, batches, done = [reference], batches[1:], True
+        else:
+            parts = []
+        parts += [plan.prefix(x[idx].to(device)) for idx in batches]
+        outputs.append(torch.cat(parts) if parts else reference.new_empty((0, *reference.shape[1:])))
+    return outputs
+
+
+def prefix_pays(epochs: int, sizes: Sequence[int], batch_size: int) -> bool:
+    """Whether computing the prefix once per image (train, val, test: ``sizes``), plus one batch for the
+    mode check, runs it on fewer images than ``epochs`` of training and validation and one test pass."""
+    n_train, n_val, n_test = sizes
+    return sum(sizes) + min(batch_size, n_train) < epochs * (n_train + n_val) + n_test
 
 
 @dataclass
@@ -510,7 +523,12 @@ def train_classifier(
         )
         train_net, eval_net, inputs = net, net, {"train": x_train, "val": x_val, "test": x_test}
         # the frozen prefix of this stage (a head stage freezes more) computed once, where that holds
-        plan = "mixed precision" if amp else frozen_prefix(net, recipe["augment"])
+        if amp:
+            plan = "mixed precision"
+        elif not prefix_pays(stage_epochs, [len(y_train), len(y_val), len(y_test)], bs):
+            plan = "too few epochs to pay for computing it once per image"
+        else:
+            plan = frozen_prefix(net, recipe["augment"])
         if not isinstance(plan, str):
             cached = prefix_outputs(plan, list(inputs.values()), bs, device)
             if isinstance(cached, str):
