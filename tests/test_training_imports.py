@@ -41,3 +41,31 @@ def test_chance_warning_still_names_the_interval():
     message = chance_warning(0.5, 12, 100, 10)
     assert message is not None and "95% interval" in message and "includes chance (10.0%)" in message
     assert chance_warning(0.5, 95, 100, 10) is None
+
+
+FAULTS = """
+import resource, sys, torch
+from layeratlas.training import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == "keep" else None
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        x = torch.ones(32, 96, 56, 56)  # 38 MiB, over glibc's largest dynamic mmap threshold
+        del x
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults()
+print(applied, faults())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_training_job_keeps_freed_memory_instead_of_faulting_it_in_again():
+    def run(mode: str) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+        applied, faults = out.stdout.split()
+        return applied, int(faults)
+
+    pages = 32 * 96 * 56 * 56 * 4 // 4096
+    applied, kept = run("keep")
+    assert applied == "True" and kept < pages  # each 38 MiB tensor reuses the same heap pages
+    assert run("plain")[1] > 5 * pages  # glibc's default: an mmap and its page faults every time

@@ -45,8 +45,9 @@ def train_model(
     from layeratlas.models import build_model
     from layeratlas.models.preprocess import Preprocess
     from layeratlas.models.zoo import head_modules, input_size, model_architecture, save_checkpoint
-    from layeratlas.training import pick_device, train_classifier
+    from layeratlas.training import keep_freed_memory, pick_device, train_classifier
 
+    keep_freed_memory()
     torch.set_num_threads(threads)
     # the workflow sets PASSIVE (workflow/rules/common.smk): spinning threads cost 4.6x the CPU under load
     log.info("%d torch threads, OMP_WAIT_POLICY=%s", threads, os.environ.get("OMP_WAIT_POLICY", "unset"))
