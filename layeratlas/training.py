@@ -307,7 +307,9 @@ def chance_warning(
 # Fine-tuning the last stages of a pretrained network: everything before the first trainable module gives
 # every image the same output in every epoch (frozen weights, frozen BatchNorm in eval mode, no
 # augmentation, nothing random). Its output is computed once per image and the trainable suffix trains on
-# it: the same operations on the same values as the full network, without recomputing the prefix.
+# it: the same operations on the same values as the full network, without recomputing the prefix. Bit for
+# bit where the prefix's kernels give an image the same result in a batch of any size (the default
+# recipe); elsewhere the two differ in round-off (tests/test_training_prefix.py, benchmarks/README.md).
 
 PREFIX_CACHE_MAX_BYTES = 2 * 1024**3  # a larger cache trains through the whole network, as before
 
