@@ -408,6 +408,15 @@ def _split_graph(net: nn.Module, graph: torch.fx.Graph) -> tuple[torch.fx.Graph,
     return prefix, suffix
 
 
+def _hooks_skipped(net: nn.Module, tracer: _Tracer) -> str | None:
+    """A module with hooks whose forward a traced graph inlines (so never calls them), or None."""
+    for name, module in net.named_modules():
+        hooks = module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+        if hooks and not tracer.is_leaf_module(module, name):
+            return f"module {name!r}" if name else "the network"
+    return None
+
+
 def _train_mode(net: nn.Module, mode: bool) -> None:
     net.train(mode)
     if mode:
@@ -421,6 +430,9 @@ def frozen_prefix(net: nn.Module, augment: Mapping[str, Any]) -> FrozenPrefix | 
     trace. Leaves ``net`` in eval mode."""
     if augments(augment):
         return "the recipe augments images"
+    hooked = _hooks_skipped(net, _Tracer())  # before tracing: tracing calls them
+    if hooked is not None:
+        return f"{hooked} has hooks, which the traced graph would not call"
     split = {}
     for mode in (True, False):  # a forward may read self.training: one graph per mode, as it runs
         _train_mode(net, mode)

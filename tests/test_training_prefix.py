@@ -134,6 +134,10 @@ def test_prefix_is_not_cached_where_it_would_change_training():
     net = _net()
     net[0].weight.requires_grad = True
     assert "reads the input" in frozen_prefix(net, {})
+    # a hook on a module whose forward the graph inlines would no longer be called
+    hooked = _net()
+    hooked.register_forward_hook(lambda m, i, o: None)
+    assert frozen_prefix(hooked, {}) == "the network has hooks, which the traced graph would not call"
     # a frozen BatchNorm runs in eval mode while training: cacheable
     assert not isinstance(frozen_prefix(_net(nn.BatchNorm1d(8).requires_grad_(False)), {}), str)
     # a mode-dependent layer that passes the structural checks: the outputs of the two modes differ
