@@ -343,7 +343,7 @@ def _holds_trainable(net: nn.Module, node: torch.fx.Node) -> bool:
     return False
 
 
-_STOCHASTIC = ("dropout", "drop_path", "dropblock", "drop_block", "rand", "bernoulli", "normal_")
+_STOCHASTIC = ("dropout", "drop_path", "droppath", "dropblock", "drop_block", "rand", "bernoulli", "normal_")
 
 
 def _random_in(net: nn.Module, nodes: Sequence[torch.fx.Node]) -> str | None:

@@ -130,6 +130,10 @@ def _net(*frozen: nn.Module) -> nn.Module:
 def test_prefix_is_not_cached_where_it_would_change_training():
     assert frozen_prefix(_net(), {"hflip": True}) == "the recipe augments images"
     assert "is random or trains" in frozen_prefix(_net(nn.Dropout(0.5)), {})
+    from timm.layers import DropPath  # stochastic depth, as timm's blocks hold it
+
+    assert "is random or trains" in frozen_prefix(_net(DropPath(0.2)), {})
+    assert not isinstance(frozen_prefix(_net(DropPath(0.0)), {}), str)
     # the first layer trains: nothing before it to cache
     net = _net()
     net[0].weight.requires_grad = True
