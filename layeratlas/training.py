@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +53,25 @@ RECIPE_DEFAULTS: dict[str, Any] = {
 def with_defaults(recipe: Mapping[str, Any]) -> dict[str, Any]:
     """The recipe with the schema's defaults for keys it leaves out (for callers that skip validation)."""
     return {**RECIPE_DEFAULTS, **recipe}
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for reuse instead of handing it back to the kernel.
+
+    A step of EfficientNet at 112 px allocates and frees activations larger than glibc's largest dynamic
+    mmap threshold (32 MiB; 32 x 96 x 56 x 56 floats are 38 MiB): each was a fresh mmap whose pages
+    faulted in again, about 6 of the fine-tuning job's 47 CPU-seconds spent in the kernel. Allocation
+    does not change arithmetic: the weights stay the same. The same as the environment's
+    ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``. False where the C library is not glibc.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def pick_device() -> torch.device:
@@ -171,16 +192,21 @@ def make_scheduler(
     raise ValueError(f"train.schedule: unknown {name!r}; choose one of multistep, cosine, onecycle")
 
 
+def augments(augment: Mapping[str, Any]) -> bool:
+    """Whether the recipe's ``augment`` changes any image."""
+    return bool(augment.get("crop_padding") or augment.get("hflip") or augment.get("rotation"))
+
+
 def augment_batch(
     images: torch.Tensor, augment: Mapping[str, Any], generator: torch.Generator
 ) -> torch.Tensor:
     """Random crop (zero padding ``crop_padding``), horizontal flip and rotation (+-``rotation`` degrees)
     of uint8 NHWC images, each image its own draw, as one affine resampling. Returns uint8 NHWC."""
+    if not augments(augment):
+        return images
     pad = int(augment.get("crop_padding") or 0)
     flip = bool(augment.get("hflip"))
     degrees = float(augment.get("rotation") or 0)
-    if not (pad or flip or degrees):
-        return images
     n, h, w, _ = images.shape
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
     sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(n)
@@ -230,6 +256,17 @@ def evaluate(
     return float(losses.mean()), float((predicted == labels.numpy()).mean())
 
 
+def wilson_includes(correct: int, n: int, p: float, confidence: float = 0.95) -> bool:
+    """Whether the Wilson score interval of ``correct`` successes in ``n`` trials includes ``p``.
+
+    The Wilson interval is the set of proportions that the score test does not reject,
+    ``(correct / n - p)**2 <= z**2 p (1 - p) / n``: deciding needs no interval, and no scipy.stats import
+    in the training job (the interval itself: ``layeratlas.analysis.stats.wilson_interval``).
+    """
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    return (correct / n - p) ** 2 <= z * z * p * (1 - p) / n
+
+
 def chance_warning(
     final_train_loss: float, test_correct: int, n_test: int, n_classes: int, chance: float | None = None
 ) -> str | None:
@@ -238,8 +275,6 @@ def chance_warning(
     At chance when its last train loss is within 2% of ln(n_classes) (a uniform prediction's cross
     entropy) or the 95% Wilson interval of its test accuracy includes ``chance`` (default 1 / n_classes).
     """
-    from layeratlas.analysis.stats import wilson_interval
-
     chance = 1.0 / n_classes if chance is None else chance
     reasons = []
     uniform = math.log(n_classes) if n_classes > 1 else 0.0
@@ -248,13 +283,14 @@ def chance_warning(
             f"its last train loss {final_train_loss:.3f} is that of a uniform guess "
             f"(ln {n_classes} = {uniform:.3f})"
         )
-    if n_test:
+    if n_test and wilson_includes(test_correct, n_test, chance):
+        from layeratlas.analysis.stats import wilson_interval  # scipy.stats: only for the message
+
         low, high = wilson_interval(test_correct, n_test)
-        if low <= chance <= high:
-            reasons.append(
-                f"its test accuracy {test_correct / n_test:.1%} (95% interval {low:.1%}-{high:.1%}, "
-                f"{n_test} images) includes chance ({chance:.1%})"
-            )
+        reasons.append(
+            f"its test accuracy {test_correct / n_test:.1%} (95% interval {low:.1%}-{high:.1%}, "
+            f"{n_test} images) includes chance ({chance:.1%})"
+        )
     if not reasons:
         return None
     return (
@@ -265,6 +301,201 @@ def chance_warning(
             "(try more epochs, another lr, or check the labels)."
         )
     )
+
+
+# --- the frozen prefix, computed once ---------------------------------------------------------------------
+# Fine-tuning the last stages of a pretrained network: everything before the first trainable module gives
+# every image the same output in every epoch (frozen weights, frozen BatchNorm in eval mode, no
+# augmentation, nothing random). Its output is computed once per image and the trainable suffix trains on
+# it: the same operations on the same values as the full network, without recomputing the prefix. Bit for
+# bit where the prefix's kernels give an image the same result in a batch of any size (the default
+# recipe); elsewhere the two differ in round-off (tests/test_training_prefix.py, benchmarks/README.md).
+
+PREFIX_CACHE_MAX_BYTES = 2 * 1024**3  # a larger cache trains through the whole network, as before
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer with timm's leaf modules and functions (dynamic "same" padding), as
+    ``timm.models.create_feature_extractor`` traces a timm model."""
+
+    def __init__(self) -> None:
+        leaves, functions = (), ()
+        if "timm" in sys.modules:  # a timm model was built; other models hold no timm modules
+            from timm.layers import get_notrace_functions, get_notrace_modules
+
+            leaves, functions = tuple(get_notrace_modules()), tuple(get_notrace_functions())
+        super().__init__(autowrap_functions=functions)
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, self.leaves) or super().is_leaf_module(m, module_qualified_name)
+
+
+def _holds_trainable(net: nn.Module, node: torch.fx.Node) -> bool:
+    if node.op == "call_module":
+        return any(p.requires_grad for p in net.get_submodule(node.target).parameters())
+    if node.op == "get_attr":
+        value = net.get_submodule(node.target.rpartition(".")[0]) if "." in node.target else net
+        attr = getattr(value, node.target.rpartition(".")[2])
+        return isinstance(attr, nn.Parameter | nn.Module) and any(
+            p.requires_grad for p in ([attr] if isinstance(attr, nn.Parameter) else attr.parameters())
+        )
+    return False
+
+
+_STOCHASTIC = ("dropout", "drop_path", "droppath", "dropblock", "drop_block", "rand", "bernoulli", "normal_")
+
+
+def _random_in(net: nn.Module, nodes: Sequence[torch.fx.Node]) -> str | None:
+    """A node of ``nodes`` that may draw random numbers or act differently in training, or None."""
+    for node in nodes:
+        if node.op == "call_module":
+            for name, module in net.get_submodule(node.target).named_modules(prefix=str(node.target)):
+                kind = type(module).__name__.lower()
+                if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
+                    return name
+                if any(s in kind for s in _STOCHASTIC) and float(getattr(module, "drop_prob", 1.0)) > 0:
+                    return name
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
+                    return name
+        elif node.op in ("call_function", "call_method"):
+            target = getattr(node.target, "__name__", str(node.target)).lower()
+            if any(s in target for s in _STOCHASTIC):
+                return node.name
+    return None
+
+
+@dataclass
+class FrozenPrefix:
+    """``net`` cut before its first trainable module: ``prefix`` (uint8 images -> the one tensor that
+    crosses the cut) and ``suffix`` (that tensor -> logits, sharing ``net``'s parameters), the suffix
+    traced in training and in eval mode (a forward may read ``self.training``)."""
+
+    prefix: nn.Module
+    suffix_train: nn.Module
+    suffix_eval: nn.Module
+
+
+def _split_graph(net: nn.Module, graph: torch.fx.Graph) -> tuple[torch.fx.Graph, torch.fx.Graph] | str:
+    """The prefix graph (input -> the one value that crosses the cut) and the suffix graph (that value ->
+    output), cut before the first node that holds a trainable parameter; or why it cannot be cut."""
+    nodes = list(graph.nodes)
+    first = next((i for i, n in enumerate(nodes) if _holds_trainable(net, n)), None)
+    if first is None:
+        return "no module holds a trainable parameter"
+    before = nodes[:first]
+    read = {used for node in nodes[first:] for used in node.all_input_nodes}
+    crossing = [n for n in before if n in read and n.op != "get_attr"]  # constants are copied over
+    if len(crossing) != 1 or crossing[0].op == "placeholder":
+        names = ", ".join(n.name for n in crossing)
+        return f"the first trainable module reads the input or several prefix values ({names})"
+    random = _random_in(net, before)
+    if random is not None:
+        return f"{random}, before the first trainable module, is random or trains"
+    cut = crossing[0]
+    prefix = torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {}
+    for node in before:
+        env[node] = prefix.node_copy(node, env.__getitem__)
+    prefix.output(env[cut])
+    suffix = torch.fx.Graph()
+    env = {cut: suffix.placeholder("prefix_output")}
+    for node in nodes[first:]:
+        for used in node.all_input_nodes:
+            if used not in env:  # a constant (get_attr) of the prefix
+                env[used] = suffix.node_copy(used, env.__getitem__)
+        env[node] = suffix.node_copy(node, env.__getitem__)
+    return prefix, suffix
+
+
+def _hooks_skipped(net: nn.Module, tracer: _Tracer) -> str | None:
+    """A module with hooks whose forward a traced graph inlines (so never calls them), or None."""
+    for name, module in net.named_modules():
+        hooks = module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+        if hooks and not tracer.is_leaf_module(module, name):
+            return f"module {name!r}" if name else "the network"
+    return None
+
+
+def _train_mode(net: nn.Module, mode: bool) -> None:
+    net.train(mode)
+    if mode:
+        _frozen_batchnorm_eval(net)
+
+
+def frozen_prefix(net: nn.Module, augment: Mapping[str, Any]) -> FrozenPrefix | str:
+    """Split ``net`` (parameters frozen or not as it trains) where its frozen prefix ends; or say why its
+    prefix must run in every step: augmentation, nothing frozen, a prefix that is random or trains (or is
+    traced otherwise in eval mode), a graph that does not cut at one tensor, or a network torch.fx cannot
+    trace. Leaves ``net`` in eval mode."""
+    if augments(augment):
+        return "the recipe augments images"
+    hooked = _hooks_skipped(net, _Tracer())  # before tracing: tracing calls them
+    if hooked is not None:
+        return f"{hooked} has hooks, which the traced graph would not call"
+    split = {}
+    for mode in (True, False):  # a forward may read self.training: one graph per mode, as it runs
+        _train_mode(net, mode)
+        try:
+            graph = _Tracer().trace(net)
+        except Exception as err:  # noqa: BLE001 - any tracing failure means: train the whole network
+            net.eval()
+            return f"torch.fx cannot trace the network ({type(err).__name__}: {err})"
+        split[mode] = _split_graph(net, graph)
+    net.eval()
+    if isinstance(split[True], str):
+        return split[True]
+    prefix, suffix_train = split[True]
+    if isinstance(split[False], str) or str(prefix) != str(split[False][0]):
+        return "the prefix's graph differs between training and eval mode"
+    prefix_module = torch.fx.GraphModule(net, prefix)
+    prefix_module.graph.eliminate_dead_code()  # what only the suffix reads stays there
+    prefix_module.recompile()
+    return FrozenPrefix(
+        prefix_module,
+        torch.fx.GraphModule(net, suffix_train),
+        torch.fx.GraphModule(net, split[False][1]),
+    )
+
+
+@torch.no_grad()
+def prefix_outputs(
+    plan: FrozenPrefix, images: Sequence[torch.Tensor], batch_size: int, device: torch.device
+) -> list[torch.Tensor] | str:
+    """The prefix's output for every image of each tensor in ``images`` (in eval mode, batch by batch as
+    training reads them); or why not: a cache over PREFIX_CACHE_MAX_BYTES, or a prefix whose output
+    differs between training and eval mode (a module the checks above do not know)."""
+    if not any(len(x) for x in images):
+        return "no images"
+    plan.prefix.eval()
+    first = next(x for x in images if len(x))[:batch_size].to(device)
+    reference = plan.prefix(first)  # the first batch training reads, as _batches(..., None) cuts it
+    size = reference[0].numel() * reference.element_size() * sum(len(x) for x in images)
+    if size > PREFIX_CACHE_MAX_BYTES:
+        return f"its output for every image would take {size / 1024**3:.1f} GiB"
+    with torch.random.fork_rng(devices=[]):  # a random module must not move training's random stream
+        _train_mode(plan.prefix, True)
+        in_training = plan.prefix(first)
+        plan.prefix.eval()
+    if not torch.equal(in_training, reference):
+        return "the prefix's output differs between training and eval mode"
+    outputs, done = [], False
+    for x in images:
+        batches = _batches(len(x), batch_size, None)
+        if len(x) and not done:  # the first batch is computed already
+            parts, batches, done = [reference], batches[1:], True
+        else:
+            parts = []
+        parts += [plan.prefix(x[idx].to(device)) for idx in batches]
+        outputs.append(torch.cat(parts) if parts else reference.new_empty((0, *reference.shape[1:])))
+    return outputs
+
+
+def prefix_pays(epochs: int, sizes: Sequence[int], batch_size: int) -> bool:
+    """Whether computing the prefix once per image (train, val, test: ``sizes``), plus one batch for the
+    mode check, runs it on fewer images than ``epochs`` of training and validation and one test pass."""
+    n_train, n_val, n_test = sizes
+    return sum(sizes) + min(batch_size, n_train) < epochs * (n_train + n_val) + n_test
 
 
 @dataclass
@@ -323,6 +554,7 @@ def train_classifier(
     patience = recipe["early_stopping"]
     best = {"loss": math.inf, "epoch": 0, "state": None}
     rows, epoch, stop_reason = [], 0, "completed"
+    eval_net, inputs = net, {"train": x_train, "val": x_val, "test": x_test}
     if on_epoch_end is not None:
         on_epoch_end(0, model)
     for stage, stage_epochs in _stages(recipe):
@@ -333,6 +565,28 @@ def train_classifier(
         log.info(
             "stage %s: %d epochs, %d parameter tensors on %s", stage, stage_epochs, len(trainable), device
         )
+        train_net, eval_net, inputs = net, net, {"train": x_train, "val": x_val, "test": x_test}
+        # the frozen prefix of this stage (a head stage freezes more) computed once, where that holds
+        if amp:
+            plan = "mixed precision"
+        elif not prefix_pays(stage_epochs, [len(y_train), len(y_val), len(y_test)], bs):
+            plan = "too few epochs to pay for computing it once per image"
+        else:
+            plan = frozen_prefix(net, recipe["augment"])
+        if not isinstance(plan, str):
+            cached = prefix_outputs(plan, list(inputs.values()), bs, device)
+            if isinstance(cached, str):
+                plan = cached
+            else:
+                train_net, eval_net = plan.suffix_train, plan.suffix_eval
+                inputs = dict(zip(inputs, cached, strict=True))
+        log.info(
+            "stage %s: %s",
+            stage,
+            f"the frozen prefix runs in every step ({plan})"
+            if isinstance(plan, str)
+            else f"the frozen prefix's output computed once per image, {tuple(inputs['train'].shape[1:])}",
+        )
         groups = param_groups(model, recipe if stage == "all" else {**recipe, "lr_groups": {}})
         optimizer = make_optimizer(groups, recipe)
         scheduler, per_step = make_scheduler(optimizer, recipe, stage_epochs, steps)
@@ -340,18 +594,17 @@ def train_classifier(
         for _ in range(stage_epochs):
             epoch += 1
             start = time.perf_counter()
-            net.train()
-            _frozen_batchnorm_eval(net)
+            _train_mode(train_net, True)
             lr = optimizer.param_groups[0]["lr"]
             loss_sum, correct, seen = 0.0, 0, 0
             batches = _batches(len(y_train), bs, generator)
             for step, idx in enumerate(
                 tqdm(batches, desc=f"epoch {epoch}", disable=not progress, mininterval=5), 1
             ):
-                x = augment_batch(x_train[idx], recipe["augment"], generator).to(device)
+                x = augment_batch(inputs["train"][idx], recipe["augment"], generator).to(device)
                 y = y_train[idx].to(device)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                    logits = net(x)
+                    logits = train_net(x)
                     loss = nn.functional.cross_entropy(
                         logits.float(), y, label_smoothing=recipe["label_smoothing"]
                     )
@@ -370,7 +623,7 @@ def train_classifier(
                 seen += len(y)
             if not per_step:
                 scheduler.step()
-            val_loss, val_acc = evaluate(net, x_val, y_val, bs, device)
+            val_loss, val_acc = evaluate(eval_net, inputs["val"], y_val, bs, device)
             rows.append(
                 {
                     "epoch": epoch,
@@ -405,7 +658,7 @@ def train_classifier(
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         log.info("keeping the weights of epoch %d (lowest val loss %.4f)", best["epoch"], best["loss"])
-    losses, predicted = predict(net, x_test, y_test, bs, device)
+    losses, predicted = predict(eval_net, inputs["test"], y_test, bs, device)
     y_test_np = y_test.numpy()
     net.to("cpu").eval()
     metrics = {

@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from layeratlas import plots
 from layeratlas.data.datasets import load_dataset
 from layeratlas.io import Pathish, write_json, write_parquet, write_table
-from layeratlas.plots import training as training_plots
 
 log = logging.getLogger("layeratlas")
 
@@ -47,8 +45,9 @@ def train_model(
     from layeratlas.models import build_model
     from layeratlas.models.preprocess import Preprocess
     from layeratlas.models.zoo import head_modules, input_size, model_architecture, save_checkpoint
-    from layeratlas.training import pick_device, train_classifier
+    from layeratlas.training import keep_freed_memory, pick_device, train_classifier
 
+    keep_freed_memory()
     torch.set_num_threads(threads)
     # the workflow sets PASSIVE (workflow/rules/common.smk): spinning threads cost 4.6x the CPU under load
     log.info("%d torch threads, OMP_WAIT_POLICY=%s", threads, os.environ.get("OMP_WAIT_POLICY", "unset"))
@@ -102,6 +101,9 @@ def warn_if_at_chance(name: str, result: Any, num_classes: int) -> str | None:
 
 
 def plot_training(model: str, history: Pathish, figure: Pathish) -> None:
+    from layeratlas import plots  # matplotlib: not in the training job (tests/test_training_imports.py)
+    from layeratlas.plots import training as training_plots
+
     plots.save_figure(training_plots.training_curves(pl.read_parquet(history), f"{model}: training"), figure)
 
 
@@ -114,6 +116,7 @@ def plot_test_predictions(
     top_losses_figure: Pathish,
 ) -> None:
     """Confusion matrix (tsv + png) and the highest-loss test images of a trained model."""
+    from layeratlas import plots
     from layeratlas.plots.training import confusion_figure as confusion_plot
     from layeratlas.plots.training import top_losses_figure as top_losses_plot
     from layeratlas.training import confusion_matrix
@@ -152,6 +155,7 @@ def compare_sweep(
     figure: Pathish,
 ) -> None:
     """Comparison table (tsv + parquet) and figure of a sweep's trained members."""
+    from layeratlas import plots
     from layeratlas.io import read_json
     from layeratlas.models.sweeps import comparison_figure, comparison_table
 
