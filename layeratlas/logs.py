@@ -50,6 +50,7 @@ def job_excepthook(log: str | os.PathLike):  # noqa: ANN201 - a sys.excepthook
     default = sys.excepthook
 
     def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        _FAILED.append(kind)  # the log's last line stays the error's (no "job ends" line after it)
         if not is_expected(error) or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             default(kind, error, tb)
             return
@@ -87,9 +88,13 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+_FAILED: list[type[BaseException]] = []
+
+
 def _log_job_end() -> None:
-    seconds = cpu_seconds()
-    logging.getLogger("layeratlas").info("job ends after %.2f CPU-s (user + sys, children too)", seconds)
+    if not _FAILED:
+        seconds = cpu_seconds()
+        logging.getLogger("layeratlas").info("job ends after %.2f CPU-s (user + sys, children too)", seconds)
     # The interpreter's last garbage collection walks every object the imports made before the process
     # ends anyway: ~0.35 CPU-s of a job that imported torch (0.5 -> 0.15 s of teardown, measured). Frozen
     # objects are skipped; files are closed and the log flushed as before.
