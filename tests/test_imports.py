@@ -174,3 +174,19 @@ def test_linear_adam_loads_no_torch(tmp_path):
     assert "scipy.stats" in loaded  # the probe sees the step's imports
     assert not loaded & {"torch", "sklearn"}
     assert pl.read_parquet(out["table"])["epoch"].to_list() == [1, 2, 3]
+
+
+def test_training_figures_load_no_torch():
+    """Rules plot_training and plot_test_predictions draw from tables: their imports (the step's own
+    included) load no torch (the confusion matrix came from layeratlas.training: ~1.5 CPU-s of torch)."""
+    loaded = loaded_after(
+        """
+        from layeratlas.stages import train
+        from layeratlas.analysis.probes import confusion_matrix
+        from layeratlas.plots.training import confusion_figure, top_losses_figure
+        import inspect
+        assert "layeratlas.training" not in inspect.getsource(train.plot_test_predictions)
+        """
+    )
+    assert "matplotlib" in loaded
+    assert not loaded & {"torch", "sklearn", "umap"}

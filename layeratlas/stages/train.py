@@ -117,14 +117,15 @@ def plot_test_predictions(
 ) -> None:
     """Confusion matrix (tsv + png) and the highest-loss test images of a trained model."""
     from layeratlas import plots
+    from layeratlas.analysis.probes import confusion_matrix  # numpy: this job loads no torch
     from layeratlas.plots.training import confusion_figure as confusion_plot
     from layeratlas.plots.training import top_losses_figure as top_losses_plot
-    from layeratlas.training import confusion_matrix
 
     preds = pl.read_parquet(predictions)
     ds = training_set(dataset_dir, None, 0)  # the same row positions as in training
     class_names = [str(c) for c in ds.class_names]
-    counts = confusion_matrix(preds["label"].to_numpy(), preds["predicted"].to_numpy(), len(class_names))
+    labels = np.arange(len(class_names))
+    counts = confusion_matrix(preds["label"].to_numpy(), preds["predicted"].to_numpy(), labels)
     table = pl.DataFrame({"true_class": class_names}).with_columns(
         pl.Series(str(name), counts[:, j]) for j, name in enumerate(class_names)
     )
