@@ -31,7 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Jobs that use a GPU when there is one (training, extraction) claim Snakemake's `gpu` resource only on a
 # machine that may have one, so `--resources gpu=N` bounds how many share it. On a CPU-only machine the claim
 # shared out nothing and serialised those jobs: a training held the "GPU" while an extraction waited and a
-# core sat idle (issue 22). Cluster profiles set it per rule (profiles/slurm: set-resources).
+# core sat idle (issue 22). Cluster profiles set it themselves (set-resources in profiles/slurm).
 GPU = 1 if maybe_nvidia_gpu() else 0
 
 DATASETS = list(config["datasets"])
