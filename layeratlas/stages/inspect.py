@@ -143,6 +143,20 @@ def network_figures(
             log.info("filters of %s / %s: %s", model, name, shape)
 
 
+def _loaded(
+    model: str,
+    spec: Mapping[str, Any],
+    checkpoint: Pathish | None,
+    seed: int,
+    dataset_dir: Pathish,
+    split: str,
+    threads: int,
+) -> tuple[tuple, tuple]:
+    """The traced network and the ``split`` images every inspection job starts from."""
+    torch.set_num_threads(max(1, threads))
+    return _network(model, spec, checkpoint, seed), _split_images(dataset_dir, split)
+
+
 def layer_figures(
     dataset: str,
     model: str,
@@ -160,9 +174,7 @@ def layer_figures(
 ) -> None:
     """Activation maps of the configured images (one PNG per image under ``activations_dir``) and the
     top-k patches of the first channels of one layer over the ``split`` images."""
-    torch.set_num_threads(max(1, threads))
-    net = _network(model, spec, checkpoint, seed)
-    data = _split_images(dataset_dir, split)
+    net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
     _inspect(net, data, dataset, model, split, seed, options,
              {layer: (activations_dir, patches_table, patches_figure)}, None)  # fmt: skip
 
@@ -184,9 +196,7 @@ def model_inspection(
     """What ``layer_figures`` draws for every layer of ``layers`` (layer -> its activations folder, top
     patches table and figure) and what ``dead_units`` writes, from one load of the network and the images:
     one process per (dataset, model) instead of one per layer, each paying torch's import and the load."""
-    torch.set_num_threads(max(1, threads))
-    net = _network(model, spec, checkpoint, seed)
-    data = _split_images(dataset_dir, split)
+    net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
     _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure))
 
 
@@ -204,9 +214,7 @@ def dead_units(
     figure: Pathish,
 ) -> None:
     """Fraction of channels of every ReLU layer that never output more than 0 on the ``split`` images."""
-    torch.set_num_threads(max(1, threads))
-    net = _network(model, spec, checkpoint, seed)
-    data = _split_images(dataset_dir, split)
+    net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
     _inspect(net, data, dataset, model, split, seed, options, {}, (table, figure))
 
 
@@ -229,13 +237,14 @@ def _inspect(
     from layeratlas.inspection.graph import forward_nodes, is_activation
     from layeratlas.inspection.patches import TopUnits, update_top
 
-    traced, preprocess, _, _ = net
-    images = data[0]
+    traced, preprocess, size, _ = net
+    images, sample_ids = data[0], data[1]
     channels = {
         layer: _activation_maps(net, data, dataset, model, layer, split, options, paths[0])
         for layer, paths in layers.items()
     }
     searched = _searched(len(images), options["max_images"], seed)
+    pool, pool_ids = images[searched], sample_ids[searched]  # what top patches and dead units search
     nodes = {layer: traced.resolve(layer) for layer in layers}
     relus = [n for n in traced.compute_nodes() if is_activation(traced, n)] if dead else []
     tops = {
@@ -246,7 +255,7 @@ def _inspect(
     wanted = set(nodes.values()) | set(relus)
     what = " and ".join(w for w, on in (("top patches", layers), ("dead units", dead)) if on)
     where = f"{model} on {dataset} ({split}, n={len(searched)})"
-    for start, x in _batches(images[searched], options["batch_size"], preprocess, f"{what} {where}"):
+    for start, x in _batches(pool, options["batch_size"], preprocess, f"{what} {where}"):
         if not wanted:
             break
         seen = forward_nodes(traced, x, wanted)
@@ -255,8 +264,15 @@ def _inspect(
         for node in relus:
             m = channel_maxima(seen[node].float().numpy())
             maxima[node] = m if node not in maxima else np.maximum(maxima[node], m)
+    if layers:
+        from layeratlas.inspection.layer_table import shapes
+        from layeratlas.inspection.receptive_field import receptive_fields
+
+        example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
+        fields = receptive_fields(traced, *shapes(traced, example))
     for layer, (_, patches_table, patches_figure) in layers.items():
-        _patches(net, data, dataset, model, layer, split, seed, options, tops[layer],
+        _patches(size, pool, pool_ids, fields[nodes[layer]],
+                 f"{model} / {layer} on {dataset} ({split})", options, tops[layer],
                  patches_table, patches_figure)  # fmt: skip
     if dead:
         _dead_units(traced, relus, maxima, where, model, *dead)
@@ -318,31 +334,20 @@ def _activation_maps(
 
 
 def _patches(
-    net: tuple,
-    data: tuple,
-    dataset: str,
-    model: str,
-    layer: str,
-    split: str,
-    seed: int,
+    size: int,
+    images: np.ndarray,
+    sample_ids: np.ndarray,
+    field: Any,  # noqa: ANN401 (receptive_field.Field)
+    where: str,
     options: Mapping[str, Any],
     top: Any,  # noqa: ANN401 (patches.TopUnits, imported with torch's work)
     patches_table: Pathish,
     patches_figure: Pathish,
 ) -> None:
-    """The top patches table and figure of ``layer`` from its searched top units."""
-    from layeratlas.inspection.layer_table import shapes
+    """The top patches table and figure of a layer (``where``) from its top units over the searched
+    ``images`` (``field``: the layer's receptive field at the ``size`` px input)."""
     from layeratlas.inspection.patches import clip_wide, crop_rgb, top_table
-    from layeratlas.inspection.receptive_field import receptive_fields
 
-    traced, preprocess, size, _ = net
-    images, sample_ids = data[0], data[1]
-    where = f"{model} / {layer} on {dataset} ({split})"
-    node = traced.resolve(layer)
-    example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
-    field = receptive_fields(traced, *shapes(traced, example))[node]
-    searched = _searched(len(images), options["max_images"], seed)
-    images, sample_ids = images[searched], sample_ids[searched]
     table = top_table(top, field, sample_ids, (size, size))
     write_table(table, patches_table)
     patches = []
