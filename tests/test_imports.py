@@ -148,8 +148,9 @@ def test_tsne_map_loads_no_pynndescent(tmp_path):
 
 
 def test_linear_adam_loads_no_torch(tmp_path):
-    """Rule linear_adam: importing torch (and building a torch.optim optimiser, torch._dynamo) cost more
-    than the fit; the step's Adam is numpy (tests/test_probes_adam.py holds it to torch's)."""
+    """The Adam linear layer (fitted by the layer_probes job): importing torch (and building a torch.optim
+    optimiser, torch._dynamo) cost more than the fit; the step's Adam is numpy (tests/test_probes_adam.py
+    holds it to torch's)."""
     features, _ = _layer(tmp_path)
     out = {
         name: tmp_path / f"linear_adam{suffix}"

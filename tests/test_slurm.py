@@ -92,7 +92,7 @@ def test_tiny_config_runs_through_slurm(slurm_available, tmp_path):
     log = result.stdout + result.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: .*?slurm_logs/rule_(\w+)/", log)
     rules = {"prepare_dataset", "train_model", "export_model", "extract_features", "embed_features"}
-    assert {rule for _, rule in submitted} >= rules | {"class_variance", "summarize_layers"}
+    assert {rule for _, rule in submitted} >= rules | {"class_separation", "summarize_layers"}
     for job_id, rule in submitted:
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         assert "JobState=COMPLETED" in state, f"SLURM job {job_id} ({rule}): {state[:300]}"

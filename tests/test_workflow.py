@@ -4,6 +4,7 @@ tiny config runs end to end into a temporary directory, producing every expected
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnxruntime as ort
@@ -13,8 +14,11 @@ import yaml
 
 from layeratlas.export import build_extractor
 from layeratlas.models.zoo import load_checkpoint
-from tests.conftest import DEFAULT_CONFIG, TINY_CONFIG
+from tests.conftest import DEFAULT_CONFIG, ROOT, TINY_CONFIG
 from tests.snakemake_runs import expected_outputs, job_counts, snakemake
+
+# The rules of workflow/rules/analysis.smk (those defined only while their analyses are on included).
+ANALYSIS_RULES = set(re.findall(r"^\s*rule (\w+):", (ROOT / "workflow/rules/analysis.smk").read_text(), re.M))
 
 
 def test_default_config_dag_builds(tmp_path):
@@ -30,7 +34,16 @@ def test_default_config_dag_builds(tmp_path):
     assert counts["embed_features_thumbnails"] == n_layers * len(thumbnails)
     assert counts["embed_features"] == n_layers * (len(config["analyses"]["embeddings"]) - len(thumbnails))
     assert "thumbnail_map" not in counts
-    assert counts["class_variance"] == n_layers
+    # issue 22: a layer's analysis.smk jobs are its embeddings, one probe job (probes, neural collapse, the
+    # Adam linear layer) and one class-separation job (class variance, cluster quality): was 4 besides
+    per_layer = {rule: n for rule, n in counts.items() if rule in ANALYSIS_RULES and n >= n_layers}
+    assert per_layer == {
+        "embed_features": counts["embed_features"],
+        "embed_features_thumbnails": counts["embed_features_thumbnails"],
+        "layer_probes": n_layers,
+        "class_separation": n_layers,
+    }
+    assert sum(per_layer.values()) == n_layers * (len(config["analyses"]["embeddings"]) + 2)
     # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
     assert "html_table" not in counts
     assert counts["layer_tables"] == n_layers and counts["study_tables"] == 1

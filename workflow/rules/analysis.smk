@@ -97,59 +97,35 @@ rule embed_features_thumbnails:
         "../../scripts/embed_features.py"
 
 
-rule class_variance:
-    input:
-        features="results/features/{dataset}/{model}",
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-    output:
-        intra="results/analysis/{dataset}/{model}/{layer}/intra_class_variance.parquet",
-        intra_tsv=report(
-            "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.tsv",
-            caption="../report/intra_class_variance.rst",
+# A layer's classifiers in one job: the probes, neural collapse (NC3/NC4 read the linear probe just
+# fitted) and the Adam-trained linear layer, each of the last two a job of its own before (~1.3 and
+# ~2.1 CPU-s, nearly all interpreter, imports and Snakemake's own work; issue 22). Each one's outputs
+# are there only while its analysis is on. Changing analyses.linear_adam reruns this whole job (probes
+# included, a few CPU-s a layer): the price of one process.
+_PROBES = (
+    {
+        "table": "results/analysis/{dataset}/{model}/{layer}/probes.parquet",
+        "table_tsv": report(
+            "results/analysis/{dataset}/{model}/{layer}/probes.tsv",
+            caption="../report/probes.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("intra-class variance (.tsv)", "variance"),
+            labels=_labels("classifiers (.tsv)"),
         ),
-        inter="results/analysis/{dataset}/{model}/{layer}/inter_class_variance.parquet",
-        inter_tsv=report(
-            "results/analysis/{dataset}/{model}/{layer}/inter_class_variance.tsv",
-            caption="../report/inter_class_variance.rst",
+        "summary": "results/analysis/{dataset}/{model}/{layer}/probes.json",
+        "confusion": report(
+            "results/analysis/{dataset}/{model}/{layer}/confusion.png",
+            caption="../report/probes.rst",
             category="{model}",
             subcategory="{layer}",
-            labels=_labels("inter-class variance (.tsv)", "variance"),
+            labels=_labels("confusion matrices"),
         ),
-        summary="results/analysis/{dataset}/{model}/{layer}/class_variance_summary.json",
-        heatmap=report(
-            "results/analysis/{dataset}/{model}/{layer}/class_variance_heatmap.png",
-            caption="../report/class_variance_heatmap.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("inter-class variance heatmap", "variance"),
-        ),
-        intra_bar=report(
-            "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.png",
-            caption="../report/intra_class_variance.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("intra-class variance", "variance"),
-        ),
-    log:
-        "logs/class_variance/{dataset}/{model}/{layer}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        split=config["analyses"]["split"],
-        resamples=config["analyses"]["bootstrap"]["resamples"],
-        seed=config["seed"],
-    script:
-        "../../scripts/class_variance.py"
-
-
-# Neural collapse is computed by the job that fits the linear probe whose weights NC3/NC4 read: one
-# process per layer, not two (its own job was ~1.3 CPU-s, nearly all start-up and imports; issue 22).
+        "linear_probe": "results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
+        "predictions": "results/analysis/{dataset}/{model}/{layer}/predictions.parquet",
+    }
+    if _CLASSIFIERS
+    else {}
+)
 _NEURAL_COLLAPSE = (
     {
         "nc_table": "results/analysis/{dataset}/{model}/{layer}/neural_collapse.parquet",
@@ -165,124 +141,153 @@ _NEURAL_COLLAPSE = (
     if ANALYSES["neural_collapse"]
     else {}
 )
-
-
-rule layer_probes:
-    input:
-        features="results/features/{dataset}/{model}",
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-    output:
-        **_NEURAL_COLLAPSE,
-        table="results/analysis/{dataset}/{model}/{layer}/probes.parquet",
-        table_tsv=report(
-            "results/analysis/{dataset}/{model}/{layer}/probes.tsv",
-            caption="../report/probes.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("classifiers (.tsv)"),
-        ),
-        summary="results/analysis/{dataset}/{model}/{layer}/probes.json",
-        confusion=report(
-            "results/analysis/{dataset}/{model}/{layer}/confusion.png",
-            caption="../report/probes.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("confusion matrices"),
-        ),
-        linear_probe="results/analysis/{dataset}/{model}/{layer}/linear_probe.npz",
-        predictions="results/analysis/{dataset}/{model}/{layer}/predictions.parquet",
-    log:
-        "logs/layer_probes/{dataset}/{model}/{layer}.log",
-    benchmark:
-        "results/benchmarks/layer_probes/{dataset}/{model}/{layer}.tsv"
-    conda:
-        "../envs/layeratlas.yaml"
-    # One thread, as every analysis job: with 2 a 2-core machine ran the probes one after another and
-    # blocked all else; many single-threaded jobs of the DAG fill the cores instead.
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        options=PROBE_OPTIONS,
-        seed=config["seed"],
-        resamples=config["analyses"]["bootstrap"]["resamples"],
-    script:
-        "../../scripts/layer_probes.py"
-
-
-rule cluster_quality:
-    input:
-        features="results/features/{dataset}/{model}",
-        dataset=lambda wildcards: dataset_files(wildcards.dataset),
-        embeddings=expand(
-            "results/analysis/{{dataset}}/{{model}}/{{layer}}/embedding_{embedding}.parquet",
-            embedding=EMBEDDINGS,
-        ),
-    output:
-        table="results/analysis/{dataset}/{model}/{layer}/cluster_quality.parquet",
-        table_tsv=report(
-            "results/analysis/{dataset}/{model}/{layer}/cluster_quality.tsv",
-            caption="../report/cluster_quality.rst",
-            category="{model}",
-            subcategory="{layer}",
-            labels=_labels("cluster quality (.tsv)"),
-        ),
-        summary="results/analysis/{dataset}/{model}/{layer}/cluster_quality.json",
-    log:
-        "logs/cluster_quality/{dataset}/{model}/{layer}.log",
-    benchmark:
-        "results/benchmarks/cluster_quality/{dataset}/{model}/{layer}.tsv"
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        split=config["analyses"]["split"],
-        embeddings=EMBEDDINGS,
-        seed=config["seed"],
-        resamples=config["analyses"]["bootstrap"]["resamples"],
-    script:
-        "../../scripts/cluster_quality.py"
-
-
-rule linear_adam:
-    input:
-        features="results/features/{dataset}/{model}",
-    output:
-        table="results/analysis/{dataset}/{model}/{layer}/linear_adam.parquet",
-        table_tsv=report(
+_LINEAR_ADAM = (
+    {
+        "adam_table": "results/analysis/{dataset}/{model}/{layer}/linear_adam.parquet",
+        "adam_table_tsv": report(
             "results/analysis/{dataset}/{model}/{layer}/linear_adam.tsv",
             caption="../report/linear_adam.rst",
             category="{model}",
             subcategory="{layer}",
             labels=_labels("linear layer (Adam) curves (.tsv)"),
         ),
-        summary="results/analysis/{dataset}/{model}/{layer}/linear_adam.json",
-        figure=report(
+        "adam_summary": "results/analysis/{dataset}/{model}/{layer}/linear_adam.json",
+        "adam_figure": report(
             "results/analysis/{dataset}/{model}/{layer}/linear_adam.png",
             caption="../report/linear_adam.rst",
             category="{model}",
             subcategory="{layer}",
             labels=_labels("linear layer (Adam) curves"),
         ),
-        predictions="results/analysis/{dataset}/{model}/{layer}/linear_adam_predictions.parquet",
-    log:
-        "logs/linear_adam/{dataset}/{model}/{layer}.log",
-    benchmark:
-        "results/benchmarks/linear_adam/{dataset}/{model}/{layer}.tsv"
-    conda:
-        "../envs/layeratlas.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        options=config["analyses"]["linear_adam"],
-        seed=config["seed"],
-    script:
-        "../../scripts/linear_adam.py"
+        "adam_predictions": "results/analysis/{dataset}/{model}/{layer}/linear_adam_predictions.parquet",
+    }
+    if ANALYSES["linear_adam"]["enabled"]
+    else {}
+)
+
+
+# Defined only while one of its analyses is on: a rule needs an output.
+if _PROBES or _LINEAR_ADAM:
+
+    rule layer_probes:
+        input:
+            features="results/features/{dataset}/{model}",
+            dataset=lambda wildcards: dataset_files(wildcards.dataset),
+        output:
+            **_PROBES,
+            **_NEURAL_COLLAPSE,
+            **_LINEAR_ADAM,
+        log:
+            "logs/layer_probes/{dataset}/{model}/{layer}.log",
+        benchmark:
+            "results/benchmarks/layer_probes/{dataset}/{model}/{layer}.tsv"
+        conda:
+            "../envs/layeratlas.yaml"
+        # One thread, as every analysis job: with 2 a 2-core machine ran the probes one after another and
+        # blocked all else; many single-threaded jobs of the DAG fill the cores instead.
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=120,
+        params:
+            # each analysis' options only while it is on: changing an analysis that is off reruns nothing
+            options=PROBE_OPTIONS if _PROBES else None,
+            seed=config["seed"],
+            resamples=config["analyses"]["bootstrap"]["resamples"],
+            linear_adam=config["analyses"]["linear_adam"] if _LINEAR_ADAM else None,
+        script:
+            "../../scripts/layer_probes.py"
+
+
+# Class variance and cluster quality, a layer's class-separation geometry, in one job with the same
+# split, seed and resamples: each was a job of its own before (~2.4 and ~1.9 CPU-s, a third of it
+# interpreter and imports both paid; issue 22). Each one's outputs are there only while its analysis
+# is on, and only cluster quality reads the embeddings: changing t-SNE's perplexity reruns this job
+# (class variance's ~1 CPU-s recomputed with it) only while cluster quality is on.
+_CLASS_VARIANCE = (
+    {
+        "intra": "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.parquet",
+        "intra_tsv": report(
+            "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.tsv",
+            caption="../report/intra_class_variance.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("intra-class variance (.tsv)", "variance"),
+        ),
+        "inter": "results/analysis/{dataset}/{model}/{layer}/inter_class_variance.parquet",
+        "inter_tsv": report(
+            "results/analysis/{dataset}/{model}/{layer}/inter_class_variance.tsv",
+            caption="../report/inter_class_variance.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("inter-class variance (.tsv)", "variance"),
+        ),
+        "variance_summary": "results/analysis/{dataset}/{model}/{layer}/class_variance_summary.json",
+        "heatmap": report(
+            "results/analysis/{dataset}/{model}/{layer}/class_variance_heatmap.png",
+            caption="../report/class_variance_heatmap.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("inter-class variance heatmap", "variance"),
+        ),
+        "intra_bar": report(
+            "results/analysis/{dataset}/{model}/{layer}/intra_class_variance.png",
+            caption="../report/intra_class_variance.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("intra-class variance", "variance"),
+        ),
+    }
+    if ANALYSES["variance"]
+    else {}
+)
+_CLUSTER_QUALITY = (
+    {
+        "cluster_table": "results/analysis/{dataset}/{model}/{layer}/cluster_quality.parquet",
+        "cluster_table_tsv": report(
+            "results/analysis/{dataset}/{model}/{layer}/cluster_quality.tsv",
+            caption="../report/cluster_quality.rst",
+            category="{model}",
+            subcategory="{layer}",
+            labels=_labels("cluster quality (.tsv)"),
+        ),
+        "cluster_summary": "results/analysis/{dataset}/{model}/{layer}/cluster_quality.json",
+    }
+    if ANALYSES["cluster_quality"]
+    else {}
+)
+
+
+if _CLASS_VARIANCE or _CLUSTER_QUALITY:
+
+    rule class_separation:
+        input:
+            features="results/features/{dataset}/{model}",
+            dataset=lambda wildcards: dataset_files(wildcards.dataset),
+            embeddings=expand(
+                "results/analysis/{{dataset}}/{{model}}/{{layer}}/embedding_{embedding}.parquet",
+                embedding=EMBEDDINGS if _CLUSTER_QUALITY else [],
+            ),
+        output:
+            **_CLASS_VARIANCE,
+            **_CLUSTER_QUALITY,
+        log:
+            "logs/class_separation/{dataset}/{model}/{layer}.log",
+        benchmark:
+            "results/benchmarks/class_separation/{dataset}/{model}/{layer}.tsv"
+        conda:
+            "../envs/layeratlas.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        params:
+            split=config["analyses"]["split"],
+            embeddings=EMBEDDINGS if _CLUSTER_QUALITY else [],
+            seed=config["seed"],
+            resamples=config["analyses"]["bootstrap"]["resamples"],
+        script:
+            "../../scripts/class_separation.py"
 
 
 rule pixel_baselines:
