@@ -7,9 +7,17 @@ REPORT = config["report"]
 # The report's keys, resolved once in layeratlas.config (check_config has refused bad ones).
 ATLAS_EMBEDDING = atlas_embedding(config)  # report.atlas_embedding, or the first computed embedding
 PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
-# The paired tests behind the front page's findings (written by the summary rules when probes are on):
-# the page and its table in the "comparisons" category use them only where some rule makes them.
+# The paired tests behind the front page's findings and their page (rule comparisons, when some classifier
+# keeps per-image predictions): the front page and the "comparisons" category use them only where it runs.
 COMPARISONS = "results/summary/comparisons"
+# (reference, other, layer) of the comparison figures of every dataset: model pairs at their shared layers,
+# three figures each, in rule report_compare's order
+COMPARE = [(a, b, layer) for a, b in PAIRS for layer in shared_layers(config, a, b)]
+COMPARE_FIGURES = {
+    "maps": "1 maps on shared axes",
+    "intra_class_variance": "2 intra-class variance per class",
+    "inter_class_variance": "3 inter-class variance",
+}
 
 
 rule report_atlas:
@@ -45,49 +53,37 @@ rule report_atlas:
         "../../scripts/report_atlas.py"
 
 
-rule report_compare:
-    input:
-        unpack(compare_inputs),
-    output:
-        maps=report(
-            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/maps.png",
-            caption="../report/compare.rst",
-            category="comparisons",
-            subcategory="{reference} vs {other}",
-            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "1 maps on shared axes"},
-        ),
-        intra=report(
-            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/intra_class_variance.png",
-            caption="../report/compare.rst",
-            category="comparisons",
-            subcategory="{reference} vs {other}",
-            labels={
-                "dataset": "{dataset}",
-                "layer": "{layer}",
-                "figure": "2 intra-class variance per class",
-            },
-        ),
-        inter=report(
-            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/inter_class_variance.png",
-            caption="../report/compare.rst",
-            category="comparisons",
-            subcategory="{reference} vs {other}",
-            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "3 inter-class variance"},
-        ),
-    log:
-        "logs/report_compare/{dataset}/{reference}_vs_{other}/{layer}.log",
-    wildcard_constraints:
-        reference=_one_of(MODELS),
-        other=_one_of(MODELS),
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        method=ATLAS_EMBEDDING,
-    script:
-        "../../scripts/report_compare.py"
+# A dataset's model pairs side by side at their shared layers, in one job (issue 22: a job per pair and layer
+# was a process start and matplotlib's import, ~1.2 CPU-s, for ~0.7 s of drawing).
+if COMPARE:
+
+    rule report_compare:
+        input:
+            unpack(compare_inputs),
+        output:
+            [
+                report(
+                    f"results/report/{{dataset}}/compare/{a}_vs_{b}/{layer}/{name}.png",
+                    caption="../report/compare.rst",
+                    category="comparisons",
+                    subcategory=f"{a} vs {b}",
+                    labels={"dataset": "{dataset}", "layer": layer, "figure": figure},
+                )
+                for a, b, layer in COMPARE
+                for name, figure in COMPARE_FIGURES.items()
+            ],
+        log:
+            "logs/report_compare/{dataset}.log",
+        conda:
+            "../envs/layeratlas.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        params:
+            pairs=COMPARE,
+            method=ATLAS_EMBEDDING,
+        script:
+            "../../scripts/report_compare.py"
 
 
 rule dataset_overview:
@@ -127,36 +123,14 @@ rule dataset_overview:
         "../../scripts/dataset_overview.py"
 
 
-# Every table a user is pointed to as a readable page (layeratlas.report.tables): a layer's tables in one
-# job, the rest in another; a job per page cost a process start (~2 s) for milliseconds of rendering.
-LAYER_TABLE = "analysis/{dataset}/{model}/{layer}/"
-
-
-rule layer_tables:
-    input:
-        [table_source(LAYER_TABLE + t) for t in layer_tables()],
-    output:
-        [_table_page(LAYER_TABLE + t) for t in layer_tables()],
-    log:
-        "logs/layer_tables/{dataset}/{model}/{layer}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        titles=lambda wildcards: [
-            _table_report(LAYER_TABLE.format(**wildcards) + t)[3] for t in layer_tables()
-        ],
-    script:
-        "../../scripts/html_tables.py"
-
-
+# Every table a user is pointed to as a readable page (layeratlas.report.tables), all in one job: a job per
+# page, then per layer, cost a process start (~0.6 CPU-s) for milliseconds of rendering (~25 ms a page). It
+# waits for the summary, as it did, so the layers' pages add about a second to a job at the run's end.
 rule study_tables:
     input:
-        [table_source(t) for t in study_tables()],
+        [table_source(t) for t in report_tables()],
     output:
-        [_table_page(t) for t in study_tables()],
+        [_table_page(t) for t in report_tables()],
     log:
         "logs/study_tables.log",
     conda:
@@ -165,30 +139,7 @@ rule study_tables:
         mem_mb=1000,
         runtime=5,
     params:
-        titles=[_table_report(t)[3] for t in study_tables()],
-    script:
-        "../../scripts/html_tables.py"
-
-
-rule comparisons_table:
-    input:
-        f"{COMPARISONS}.tsv",
-    output:
-        report(
-            "results/report/comparisons.html",
-            caption="../report/comparisons_table.rst",
-            category="comparisons",
-            labels={"dataset": "all", "figure": "0 paired tests behind the findings (table)"},
-        ),
-    log:
-        "logs/comparisons_table.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        titles=["Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)"],
+        titles=[_table_report(t)[3] for t in report_tables()],
     script:
         "../../scripts/html_tables.py"
 
