@@ -109,37 +109,6 @@ def compare_pair(
     plots.save_figure(fig, inter_figure)
 
 
-def compare_pairs(
-    dataset: str,
-    pairs: Sequence[Sequence[str]],
-    maps: Sequence[Pathish],
-    intra: Sequence[Pathish],
-    inter: Sequence[Pathish],
-    dataset_dir: Pathish,
-    method: str,
-    figures: Sequence[Pathish],
-) -> None:
-    """Every model pair of a dataset at its shared layers in one process (rule report_compare): ``pairs``
-    (reference, other, layer); ``maps``, ``intra``, ``inter`` two tables per pair (reference's, other's);
-    ``figures`` three per pair (maps, intra, inter), all in the order of ``pairs``."""
-    n = len(pairs)
-    if not (len(maps) == len(intra) == len(inter) == 2 * n and len(figures) == 3 * n):
-        raise ValueError(f"{n} pairs: {len(maps)}, {len(intra)}, {len(inter)} tables, {len(figures)} figures")
-    for i, (reference, other, layer) in enumerate(pairs):
-        two, three = slice(2 * i, 2 * i + 2), slice(3 * i, 3 * i + 3)
-        compare_pair(
-            dataset,
-            layer,
-            [reference, other],
-            maps[two],
-            intra[two],
-            inter[two],
-            dataset_dir,
-            method,
-            *figures[three],
-        )
-
-
 def dataset_overview(
     dataset: str,
     dataset_dir: Pathish,

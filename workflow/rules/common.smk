@@ -558,18 +558,15 @@ def front_page_cka(wildcards):
 
 
 def compare_inputs(wildcards):
-    """Rule report_compare's tables: maps, intra and inter of each (reference, other, layer) of COMPARE,
-    the two models' side by side (reference, other, reference, other, ...)."""
     files = {}
     for key, name in (
         ("maps", f"embedding_{ATLAS_EMBEDDING}"),
         ("intra", "intra_class_variance"),
         ("inter", "inter_class_variance"),
     ):
-        files[key] = [
-            f"results/analysis/{wildcards.dataset}/{m}/{layer}/{name}.parquet"
-            for a, b, layer in COMPARE
-            for m in (a, b)
-        ]
+        for k, m in (("a", wildcards.reference), ("b", wildcards.other)):
+            files[f"{key}_{k}"] = "/".join(
+                ["results", "analysis", wildcards.dataset, m, wildcards.layer, f"{name}.parquet"]
+            )
     files["dataset"] = f"results/datasets/{wildcards.dataset}/dataset.json"
     return files

@@ -10,14 +10,6 @@ PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
 # The paired tests behind the front page's findings and their page (rule comparisons, when some classifier
 # keeps per-image predictions): the front page and the "comparisons" category use them only where it runs.
 COMPARISONS = "results/summary/comparisons"
-# (reference, other, layer) of the comparison figures of every dataset: model pairs at their shared layers,
-# three figures each, in rule report_compare's order
-COMPARE = [(a, b, layer) for a, b in PAIRS for layer in shared_layers(config, a, b)]
-COMPARE_FIGURES = {
-    "maps": "1 maps on shared axes",
-    "intra_class_variance": "2 intra-class variance per class",
-    "inter_class_variance": "3 inter-class variance",
-}
 
 
 rule report_atlas:
@@ -53,37 +45,51 @@ rule report_atlas:
         "../../scripts/report_atlas.py"
 
 
-# A dataset's model pairs side by side at their shared layers, in one job (issue 22: a job per pair and layer
-# was a process start and matplotlib's import, ~1.2 CPU-s, for ~0.7 s of drawing).
-if COMPARE:
-
-    rule report_compare:
-        input:
-            unpack(compare_inputs),
-        output:
-            [
-                report(
-                    f"results/report/{{dataset}}/compare/{a}_vs_{b}/{layer}/{name}.png",
-                    caption="../report/compare.rst",
-                    category="comparisons",
-                    subcategory=f"{a} vs {b}",
-                    labels={"dataset": "{dataset}", "layer": layer, "figure": figure},
-                )
-                for a, b, layer in COMPARE
-                for name, figure in COMPARE_FIGURES.items()
-            ],
-        log:
-            "logs/report_compare/{dataset}.log",
-        conda:
-            "../envs/layeratlas.yaml"
-        resources:
-            mem_mb=2000,
-            runtime=20,
-        params:
-            pairs=COMPARE,
-            method=ATLAS_EMBEDDING,
-        script:
-            "../../scripts/report_compare.py"
+# A job per pair and layer, not per dataset: Snakemake renders a caption with its job's wildcards, and
+# compare.rst names the pair and the layer (~1.2 CPU-s of start-up per job would be saved, not the caption).
+rule report_compare:
+    input:
+        unpack(compare_inputs),
+    output:
+        maps=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/maps.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "1 maps on shared axes"},
+        ),
+        intra=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/intra_class_variance.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={
+                "dataset": "{dataset}",
+                "layer": "{layer}",
+                "figure": "2 intra-class variance per class",
+            },
+        ),
+        inter=report(
+            "results/report/{dataset}/compare/{reference}_vs_{other}/{layer}/inter_class_variance.png",
+            caption="../report/compare.rst",
+            category="comparisons",
+            subcategory="{reference} vs {other}",
+            labels={"dataset": "{dataset}", "layer": "{layer}", "figure": "3 inter-class variance"},
+        ),
+    log:
+        "logs/report_compare/{dataset}/{reference}_vs_{other}/{layer}.log",
+    wildcard_constraints:
+        reference=_one_of(MODELS),
+        other=_one_of(MODELS),
+    conda:
+        "../envs/layeratlas.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        method=ATLAS_EMBEDDING,
+    script:
+        "../../scripts/report_compare.py"
 
 
 rule dataset_overview:
