@@ -53,9 +53,8 @@ REPORT_RULES = (  # rules of workflow/rules/report.smk and explorer.smk
     "report_atlas",
     "report_compare",
     "dataset_overview",
-    "layer_tables",
     "study_tables",
-    "comparisons_table",
+    "comparisons",  # the paired tests' page is written by the job that makes their table
     "front_page",
     "embedding_explorer",
 )

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from layeratlas.logs import log_to_file
-from layeratlas.stages import analysis
+from layeratlas.stages import analysis, report
 
 log_to_file(snakemake.log[0])
-p, features = snakemake.params, snakemake.input.features
+p, features, out = snakemake.params, snakemake.input.features, snakemake.output
 # results/features: the parent of the datasets' folders (the pair models' features are inputs)
 root = Path(features[0]).parents[1] if features else Path("results/features")
 analysis.layer_comparisons(
@@ -16,5 +16,6 @@ analysis.layer_comparisons(
     split=p.split,
     resamples=p.resamples,
     seed=p.seed,
-    table=snakemake.output.table,  # the .tsv beside it is written with it
+    table=out.table,  # the .tsv beside it is written with it
 )
+report.html_tables([out.table_tsv], [out.page], [p.title])

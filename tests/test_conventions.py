@@ -33,7 +33,7 @@ def test_report_zip_holds_every_figure_and_table(tiny_run):
         and "benchmarks" not in p.parts
         and (p.suffix in (".png", ".tsv") or p.name == "metrics.json" or "tables" in p.parent.parts)
     ]
-    # every table page, now rendered several per job (rules layer_tables, study_tables), is its own item
+    # every table page, now all rendered in one job (rule study_tables), is its own item
     assert sum(p.suffix == ".html" and "tables" in p.parts for p in written) > 20
     assert any(p.name == "metrics.json" for p in written) and len(written) > 40
     missing = [

@@ -49,7 +49,7 @@ def test_entry_point_imports_no_heavy_module(module, absent):
 
 
 def test_table_pages_load_no_figures_or_models(tmp_path):
-    """Rules layer_tables and study_tables: great_tables and polars, not matplotlib or torch."""
+    """Rule study_tables (every table page): great_tables and polars, not matplotlib or torch."""
     source = tmp_path / "probes.tsv"
     pl.DataFrame({"classifier": ["knn", "linear_probe"], "test_accuracy": [0.9, 0.95]}).write_csv(
         source, separator="\t"
@@ -178,7 +178,7 @@ def test_linear_adam_loads_no_torch(tmp_path):
 
 
 def test_training_figures_load_no_torch():
-    """Rules plot_training and plot_test_predictions draw from tables: their imports (the step's own
+    """Rule plot_training draws the curves and test predictions from tables: its imports (the steps' own
     included) load no torch (the confusion matrix came from layeratlas.training: ~1.5 CPU-s of torch)."""
     loaded = loaded_after(
         """

@@ -44,9 +44,11 @@ def test_default_config_dag_builds(tmp_path):
         "class_separation": n_layers,
     }
     assert sum(per_layer.values()) == n_layers * (len(config["analyses"]["embeddings"]) + 2)
-    # issue 22: a layer's table pages in one job, the study's others in one more (was a job per page)
-    assert "html_table" not in counts
-    assert counts["layer_tables"] == n_layers and counts["study_tables"] == 1
+    # issue 22: every table page in one job (was a job per page, then one per layer), the comparisons' page
+    # by the job that makes its table; a trained model's figures in one job
+    assert not counts.keys() & {"html_table", "layer_tables", "comparisons_table", "plot_test_predictions"}
+    assert counts["study_tables"] == 1 and counts["comparisons"] == 1
+    assert counts["plot_training"] == counts["train_model"]
     # issue 22: one inspection job per (dataset, model), loading the network once for all its layers
     assert "inspect_layer" not in counts and "dead_units" not in counts
     assert all(counts[f"inspect_layers_{m}"] == len(config["datasets"]) for m in config["models"])

@@ -159,7 +159,7 @@ def dataset_overview(
 
 
 def html_tables(sources: Sequence[Pathish], pages: Sequence[Pathish], titles: Sequence[str]) -> None:
-    """Several tables' pages in one process (rules layer_tables, study_tables): ``sources[i]`` ->
+    """Several tables' pages in one process (rules study_tables, comparisons): ``sources[i]`` ->
     ``pages[i]`` titled ``titles[i]``."""
     from layeratlas.report import tables
 

@@ -468,7 +468,7 @@ def study_tables():
 
 def report_tables():
     """The result tables a user is pointed to, as paths under results/ without suffix. Their HTML pages
-    are rendered a layer at a time (rule layer_tables) and the rest in one job (rule study_tables)."""
+    are rendered in one job (rule study_tables)."""
     tables = [
         f"analysis/{dataset}/{model}/{layer}/{t}"
         for dataset in DATASETS

@@ -20,6 +20,13 @@ if comparison_classifier():
                 category="summary",
                 labels={"dataset": "all", "figure": "paired tests: layers and models (.tsv)"},
             ),
+            # its page, rendered here: a job of its own was a process start for milliseconds of rendering
+            page=report(
+                "results/report/comparisons.html",
+                caption="../report/comparisons_table.rst",
+                category="comparisons",
+                labels={"dataset": "all", "figure": "0 paired tests behind the findings (table)"},
+            ),
         log:
             "logs/comparisons.log",
         conda:
@@ -35,5 +42,6 @@ if comparison_classifier():
             split=config["analyses"]["split"],
             resamples=config["analyses"]["bootstrap"]["resamples"],
             seed=config["seed"],
+            title="Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)",
         script:
             "../../scripts/comparisons.py"

@@ -7,8 +7,8 @@ REPORT = config["report"]
 # The report's keys, resolved once in layeratlas.config (check_config has refused bad ones).
 ATLAS_EMBEDDING = atlas_embedding(config)  # report.atlas_embedding, or the first computed embedding
 PAIRS = model_pairs(config)  # pretrained vs fine-tuned pairs, then report.pairs
-# The paired tests behind the front page's findings (written by the summary rules when probes are on):
-# the page and its table in the "comparisons" category use them only where some rule makes them.
+# The paired tests behind the front page's findings and their page (rule comparisons, when some classifier
+# keeps per-image predictions): the front page and the "comparisons" category use them only where it runs.
 COMPARISONS = "results/summary/comparisons"
 
 
@@ -45,6 +45,8 @@ rule report_atlas:
         "../../scripts/report_atlas.py"
 
 
+# A job per pair and layer, not per dataset: Snakemake renders a caption with its job's wildcards, and
+# compare.rst names the pair and the layer (~1.2 CPU-s of start-up per job would be saved, not the caption).
 rule report_compare:
     input:
         unpack(compare_inputs),
@@ -127,36 +129,14 @@ rule dataset_overview:
         "../../scripts/dataset_overview.py"
 
 
-# Every table a user is pointed to as a readable page (layeratlas.report.tables): a layer's tables in one
-# job, the rest in another; a job per page cost a process start (~2 s) for milliseconds of rendering.
-LAYER_TABLE = "analysis/{dataset}/{model}/{layer}/"
-
-
-rule layer_tables:
-    input:
-        [table_source(LAYER_TABLE + t) for t in layer_tables()],
-    output:
-        [_table_page(LAYER_TABLE + t) for t in layer_tables()],
-    log:
-        "logs/layer_tables/{dataset}/{model}/{layer}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        titles=lambda wildcards: [
-            _table_report(LAYER_TABLE.format(**wildcards) + t)[3] for t in layer_tables()
-        ],
-    script:
-        "../../scripts/html_tables.py"
-
-
+# Every table a user is pointed to as a readable page (layeratlas.report.tables), all in one job: a job per
+# page, then per layer, cost a process start (~0.6 CPU-s) for milliseconds of rendering (~25 ms a page). It
+# waits for the summary, as it did, so the layers' pages add about a second to a job at the run's end.
 rule study_tables:
     input:
-        [table_source(t) for t in study_tables()],
+        [table_source(t) for t in report_tables()],
     output:
-        [_table_page(t) for t in study_tables()],
+        [_table_page(t) for t in report_tables()],
     log:
         "logs/study_tables.log",
     conda:
@@ -165,30 +145,7 @@ rule study_tables:
         mem_mb=1000,
         runtime=5,
     params:
-        titles=[_table_report(t)[3] for t in study_tables()],
-    script:
-        "../../scripts/html_tables.py"
-
-
-rule comparisons_table:
-    input:
-        f"{COMPARISONS}.tsv",
-    output:
-        report(
-            "results/report/comparisons.html",
-            caption="../report/comparisons_table.rst",
-            category="comparisons",
-            labels={"dataset": "all", "figure": "0 paired tests behind the findings (table)"},
-        ),
-    log:
-        "logs/comparisons_table.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        titles=["Paired tests behind the front page's findings (exact McNemar on linear-probe correctness)"],
+        titles=[_table_report(t)[3] for t in report_tables()],
     script:
         "../../scripts/html_tables.py"
 

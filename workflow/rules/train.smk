@@ -38,30 +38,21 @@ rule train_model:
         "../../scripts/train_model.py"
 
 
+# A trained model's figures and confusion table in one job (issue 22): both read train_model's outputs, and
+# the curves alone were a process start (~0.6 CPU-s) and matplotlib's import for one small figure.
 rule plot_training:
     input:
         history="results/training/{model}/history.parquet",
+        predictions="results/training/{model}/test_predictions.parquet",
+        dataset=training_dataset,
     output:
-        report(
+        curves=report(
             "results/training/{model}/history.png",
             caption="../report/training_history.rst",
             category="{model}",
             subcategory="training",
             labels={"model": "{model}", "figure": "training curves"},
         ),
-    log:
-        "logs/plot_training/{model}.log",
-    conda:
-        "../envs/layeratlas.yaml"
-    script:
-        "../../scripts/plot_training.py"
-
-
-rule plot_test_predictions:
-    input:
-        predictions="results/training/{model}/test_predictions.parquet",
-        dataset=training_dataset,
-    output:
         table=report(
             "results/training/{model}/confusion_matrix.tsv",
             caption="../report/confusion_table.rst",
@@ -85,11 +76,11 @@ rule plot_test_predictions:
             labels={"model": "{model}", "figure": "highest-loss test images"},
         ),
     log:
-        "logs/plot_test_predictions/{model}.log",
+        "logs/plot_training/{model}.log",
     conda:
         "../envs/layeratlas.yaml"
     script:
-        "../../scripts/plot_test_predictions.py"
+        "../../scripts/plot_training.py"
 
 
 rule compare_sweep:
