@@ -426,12 +426,15 @@ def test_colour_scattering_network_is_inspected_end_to_end(tmp_path, tiny_config
     inspect.model_inspection(
         "rgb", "scat_rgb", spec, None, tmp_path / "data", "test", 0, options, 1,
         {"scattering": (one / "maps", one / "patches.tsv", one / "patches.png")},
-        one / "dead.tsv", one / "dead.png",
+        one / "dead.tsv", one / "dead.png", network=(one / "filters", one / "t.tsv"),
     )  # fmt: skip
     assert sorted(p.name for p in (one / "maps").glob("*.png")) == sorted(
         p.name for p in (tmp_path / "maps").glob("*.png")
     )
-    for table in ("patches.tsv", "dead.tsv"):
+    assert sorted(p.name for p in (one / "filters").glob("*.png")) == sorted(
+        p.name for p in (tmp_path / "filters").glob("*.png")
+    )  # a scattering network has no Conv2d: one note figure
+    for table in ("patches.tsv", "dead.tsv", "t.tsv"):
         assert (one / table).read_text() == (tmp_path / table).read_text()
     assert (one / "patches.png").stat().st_size and (one / "dead.png").is_file()
 

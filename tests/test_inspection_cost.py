@@ -177,3 +177,44 @@ def test_a_png_is_encoded_once_with_matplotlibs_own_pixels(tmp_path, monkeypatch
     plots.save_figure(fig, tmp_path / "palette.png")
     with Image.open(tmp_path / "palette.png") as saved:
         assert saved.mode == "P"
+
+
+def test_the_first_datasets_job_draws_the_models_figures_from_its_one_load(
+    tmp_path, tiny_config, monkeypatch
+):
+    """model_inspection with ``network``: the filter grids and the layer table come from the job's one
+    load of the network (issue 22: inspect_network loaded it, and imported torch, again), and are what
+    network_figures writes alone: the same table, the same pixels."""
+    from layeratlas.config import validate_config
+    from layeratlas.data.datasets import ImageDataset, save_dataset
+    from layeratlas.stages import inspect
+
+    spec = {"architecture": "small_cnn", "layers": {"relu5": "none"}}
+    raw = {"datasets": tiny_config["datasets"], "models": {"m": spec}}
+    config = validate_config(raw | {"analyses": {"inspection": {"enabled": True, "max_images": 6}}})
+    spec, options = config["models"]["m"], config["analyses"]["inspection"]
+    rng = np.random.default_rng(0)
+    save_dataset(
+        ImageDataset("g", rng.integers(0, 256, (8, 8, 8, 1), dtype=np.uint8), np.arange(8) % 2, ("a", "b"),
+                     np.array(["test"] * 8)),
+        tmp_path / "data",
+    )  # fmt: skip
+    loads = []
+    real = inspect.load_model
+    monkeypatch.setattr(inspect, "load_model", lambda *a: loads.append(a[0]) or real(*a))
+    one = tmp_path / "one"
+    inspect.model_inspection("g", "m", spec, None, tmp_path / "data", "test", 0, options, 1,
+                             {"relu5": (one / "maps", one / "p.tsv", one / "p.png")},
+                             one / "dead.tsv", one / "dead.png",
+                             network=(one / "filters", one / "layers.parquet"))  # fmt: skip
+    assert loads == ["m"]
+    assert (one / "dead.png").is_file() and (one / "p.png").is_file()
+    apart = tmp_path / "apart"
+    inspect.network_figures("m", spec, None, 0, options, apart / "filters", apart / "layers.parquet")
+    assert (apart / "layers.tsv").read_text() == (one / "layers.tsv").read_text()
+    assert len((one / "layers.tsv").read_text().splitlines()) > 10  # every layer of the small CNN
+    grids = sorted(p.name for p in (one / "filters").glob("*.png"))
+    assert grids == ["conv1.png", "conv2.png", "conv3.png"]
+    assert grids == sorted(p.name for p in (apart / "filters").glob("*.png"))
+    for name in grids:
+        assert np.array_equal(_pixels(one / "filters" / name), _pixels(apart / "filters" / name)), name

@@ -9,6 +9,7 @@ import yaml
 
 from layeratlas.config import validate_config
 from tests.conftest import TINY_CONFIG
+from tests.snakemake_runs import job_counts, snakemake
 
 
 def _config() -> dict:
@@ -62,3 +63,45 @@ def test_tiny_run_top_patches_and_dead_units_match_the_stored_features(tiny_run)
     assert relu5["channels"] == features.shape[1]
     # dead over a sample of images => at least as many as dead over all stored images
     assert relu5["dead"] >= int((features.max(axis=0) <= 0).sum())
+
+
+def _outputs(dry_run: str) -> dict[str, list[set[str]]]:
+    """Each planned job's outputs, by rule, from a dry run's printout."""
+    jobs: dict[str, list[set[str]]] = {}
+    for block in dry_run.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0].strip()
+        lines = [line.strip() for line in block.splitlines() if line.strip().startswith("output:")]
+        jobs.setdefault(rule, []).append(
+            set(lines[0].removeprefix("output:").strip().split(", ")) if lines else set()
+        )
+    return jobs
+
+
+def test_a_models_filters_and_layer_table_come_with_its_first_datasets_job(tmp_path):
+    """No inspect_network job (issue 22: it paid torch's import and the network's load again): the first
+    dataset's inspection job of each model writes the model's filter grids and layer table, the other
+    datasets' jobs (a second rule) do not, and analyses.inspection.enabled=false leaves no inspection job."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["datasets"]["digits2"] = config["datasets"]["digits"]  # datasets in config order: digits first
+    path = tmp_path / "two_datasets.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(tmp_path, "--dry-run", "--cores", "2", "--configfile", str(path)).stdout
+    counts, jobs = job_counts(out), _outputs(out)
+    assert not any(rule.startswith("inspect_network") for rule in counts)
+    assert sorted(r for r in counts if r.startswith("inspect")) == sorted(
+        f"inspect_layers_{m}{suffix}" for m in config["models"] for suffix in ("", "_other_datasets")
+    )
+    for model in config["models"]:
+        network = {f"results/inspection/{model}/filters", f"results/inspection/{model}/layers.parquet",
+                   f"results/inspection/{model}/layers.tsv"}  # fmt: skip
+        [first] = jobs[f"inspect_layers_{model}"]
+        [other] = jobs[f"inspect_layers_{model}_other_datasets"]
+        assert network <= first and not network & other
+        assert f"results/inspection/digits/{model}/dead_units.png" in first
+        assert f"results/inspection/digits2/{model}/dead_units.png" in other
+        assert not any("/digits2/" in p for p in first) and not any("/digits/" in p for p in other)
+
+    config["analyses"]["inspection"]["enabled"] = False
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(tmp_path, "--dry-run", "--cores", "2", "--configfile", str(path)).stdout
+    assert not any(rule.startswith("inspect") for rule in job_counts(out))

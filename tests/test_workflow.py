@@ -52,6 +52,8 @@ def test_default_config_dag_builds(tmp_path):
     # issue 22: one inspection job per (dataset, model), loading the network once for all its layers
     assert "inspect_layer" not in counts and "dead_units" not in counts
     assert all(counts[f"inspect_layers_{m}"] == len(config["datasets"]) for m in config["models"])
+    # ... which, for the first dataset, also draws the model's filters and layer table (was inspect_network)
+    assert len(config["datasets"]) == 1 and not any(r.startswith("inspect_network") for r in counts)
 
 
 def test_the_longest_chain_goes_first(tmp_path):

@@ -99,10 +99,16 @@ def network_figures(
     layer_table: Pathish,
 ) -> None:
     """Filter grids (one PNG per convolution under ``filters_dir``) and the layer shape table."""
+    _network_figures(_network(model, spec, checkpoint, seed), model, options, filters_dir, layer_table)
+
+
+def _network_figures(
+    net: tuple, model: str, options: Mapping[str, Any], filters_dir: Pathish, layer_table: Pathish
+) -> None:
     from layeratlas.inspection import filters
     from layeratlas.inspection.layer_table import layer_shape_table
 
-    traced, preprocess, size, channels = _network(model, spec, checkpoint, seed)
+    traced, preprocess, size, channels = net
     example = preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
     table = layer_shape_table(traced, example)
     write_table(table, layer_table)
@@ -192,11 +198,17 @@ def model_inspection(
     layers: Mapping[str, tuple[Pathish, Pathish, Pathish]],
     dead_table: Pathish,
     dead_figure: Pathish,
+    network: tuple[Pathish, Pathish] | None = None,
 ) -> None:
     """What ``layer_figures`` draws for every layer of ``layers`` (layer -> its activations folder, top
     patches table and figure) and what ``dead_units`` writes, from one load of the network and the images:
-    one process per (dataset, model) instead of one per layer, each paying torch's import and the load."""
+    one process per (dataset, model) instead of one per layer, each paying torch's import and the load.
+    With ``network`` (filters folder, layer table), also what ``network_figures`` writes: the model's
+    per-model outputs ride on one of its dataset's jobs (issue 22: a job of their own paid torch's
+    import and the load again, ~4 of its ~5.6 CPU-s)."""
     net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
+    if network is not None:
+        _network_figures(net, model, options, *network)
     _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure))
 
 

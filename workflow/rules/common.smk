@@ -335,13 +335,14 @@ def _inspection_labels(figure, section="network", **extra):
     return {**labels, "section": SECTIONS[section], "figure": figure, **extra}
 
 
-def activation_labels(layer):
+def activation_labels(layer, dataset=None):
     """Labels of one image's activation maps of ``layer`` (a function of the job's wildcards): the sample
-    id zero-padded, so sample 2 sorts before 18."""
+    id zero-padded, so sample 2 sorts before 18. ``dataset``: the dataset where the rule's paths name it
+    (the first dataset's inspection rule), else the job's wildcard."""
 
     def labels(wildcards):
         return {
-            "dataset": wildcards.dataset,
+            "dataset": dataset or wildcards.dataset,
             "model": wildcards.model,
             "layer": layer,
             "section": SECTIONS["image"],
