@@ -227,6 +227,18 @@ def summary(
     return "\n".join(lines)
 
 
+def reference_seconds() -> float:
+    """CPU seconds of a fixed pure-Python loop (30 million additions) in a fresh interpreter: the same
+    machine ran it in 4.7-5.4 s on an afternoon when the default run took 240-257 s (session 7), so wall
+    times measured on different days compare only through it."""
+    code = (
+        "import time\nt = time.process_time()\nx = 0\n"
+        "for i in range(30_000_000): x += i\nprint(time.process_time() - t)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--run", type=Path, help="only read the finished run in this folder")
@@ -269,6 +281,7 @@ def main() -> None:
     wall, cpu, own = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache, extra)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(summary(folder, wall, cpu, own, started))
+    print(f"machine speed after the run: the reference loop took {reference_seconds():.2f} CPU-s")
 
 
 if __name__ == "__main__":
