@@ -156,12 +156,35 @@ def rule_cpu(folder: Path) -> dict[str, list[float]]:
     return found
 
 
+Span = tuple[float, float, list[str]]
+
+
+def concurrency(found: list[Job], cores: int) -> tuple[dict[int, float], list[Span]]:
+    """Seconds from the first job's start to the last one's end during which 0, 1, ... jobs ran (capped at
+    ``cores``), and the spans of at least 2 s with fewer jobs than ``cores`` (start and end, relative to
+    the first start, with the rules running): where the run's wall time exceeds its CPU seconds / cores."""
+    edges = sorted({t for j in found for t in (j.start, j.end)})
+    first = edges[0]
+    seconds: dict[int, float] = defaultdict(float)
+    spans: list[Span] = []
+    for a, b in zip(edges, edges[1:], strict=False):
+        running = [j.rule for j in found if j.start <= a and j.end >= b]
+        seconds[min(len(running), cores)] += b - a
+        if len(running) < cores:
+            if spans and abs(spans[-1][1] - (a - first)) < 1e-6 and spans[-1][2] == running:
+                spans[-1] = (spans[-1][0], b - first, running)
+            else:
+                spans.append((a - first, b - first, running))
+    return dict(seconds), [s for s in spans if s[1] - s[0] >= 2]
+
+
 def summary(
     folder: Path,
     wall: float | None,
     cpu: float | None,
     own: float | None = None,
     started: float | None = None,
+    cores: int = 2,
 ) -> str:
     found = jobs(folder)
     lines = []
@@ -182,6 +205,14 @@ def summary(
         lines.append(f"first job start to last job end: {span:.0f} s ({span / 60:.1f} min)")
     total = sum(j.seconds for j in found)
     lines.append(f"jobs: {len(found)}; job-second sum: {total:.0f} s")
+    seconds, spans = concurrency(found, cores)
+    lines.append(
+        f"seconds with N jobs running (N capped at {cores} cores): "
+        + ", ".join(f"{n}: {s:.0f}" for n, s in sorted(seconds.items()))
+    )
+    for a, b, running in spans:
+        alone = ", ".join(running) or "-"
+        lines.append(f"  fewer jobs than cores {a:6.1f}-{b:6.1f} s ({b - a:4.1f} s): {alone}")
     by_rule: dict[str, list[Job]] = defaultdict(list)
     for job in found:
         by_rule[job.rule].append(job)
@@ -280,7 +311,7 @@ def main() -> None:
     started = time.time()
     wall, cpu, own = run(folder, args.configfile, args.cores, numba_cache, args.nice, checks_cache, extra)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    print(summary(folder, wall, cpu, own, started))
+    print(summary(folder, wall, cpu, own, started, args.cores))
     print(f"machine speed after the run: the reference loop took {reference_seconds():.2f} CPU-s")
 
 
