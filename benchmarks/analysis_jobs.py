@@ -1,6 +1,6 @@
 """CPU seconds of the analysis rules' jobs, one fresh interpreter per job, on a finished run's features.
 
-    python benchmarks/analysis_jobs.py --run DIR [--repeat 3] [--rules embed_features,linear_adam]
+    python benchmarks/analysis_jobs.py --run DIR [--repeat 3] [--rules embed_pca_umap,linear_adam]
 
 Each job runs its rule's script (scripts/<rule>.py) as Snakemake would: a fresh interpreter, Snakemake's
 script preamble imported, a ``snakemake`` object with the job's input, output, params, wildcards and
@@ -51,7 +51,9 @@ exec(compile(open(spec["script"]).read(), spec["script"], "exec"), {"snakemake":
 """
 
 
-def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> dict[str, dict]:
+def layer_jobs(
+    run: Path, out: Path, config: dict, model: str, layer: str, merge_pca_umap: bool = True
+) -> dict[str, dict]:
     """{rule (or rule:variant): job spec} of the per-layer rules for one (model, layer)."""
     feats = str(run / "results/features/digits" / model)
     data = [str(run / "results/datasets/digits" / f) for f in ("images.npy", "index.parquet", "dataset.json")]
@@ -151,6 +153,23 @@ def layer_jobs(run: Path, out: Path, config: dict, model: str, layer: str) -> di
         job["output"]["thumbnails"] = str(o / f"thumbnails_{emb}.png")
         job["params"]["thumbnails"] = {"max_points": thumbs["max_points"], "zoom": thumbs["zoom"]}
         jobs[f"embed_features_thumbnails:{emb}"] = {**job, "script": "embed_features"}
+    # Rule embed_pca_umap (this code): the PCA and UMAP maps in one job where both are still maps of their
+    # own jobs here (neither draws thumbnails); merge_pca_umap=False measures the two jobs they were before.
+    pca, umap = jobs.get("embed_features:pca"), jobs.get("embed_features:umap")
+    if merge_pca_umap and pca and umap:
+        del jobs["embed_features:pca"], jobs["embed_features:umap"]
+        jobs["embed_pca_umap"] = {
+            "input": pca["input"],
+            "output": {
+                f"{e}_{k}": v for e, job in (("pca", pca), ("umap", umap)) for k, v in job["output"].items()
+            },
+            "params": {
+                **pca["params"],
+                "options": {"pca": pca["params"]["options"], "umap": umap["params"]["options"]},
+            },
+            "wildcards": wc,
+            "script": "embed_features",
+        }
     return jobs
 
 
@@ -177,6 +196,11 @@ def main() -> None:
     parser.add_argument(
         "--layers", default="small_cnn/pool1,efficientnet_lite0/global_pool", help="model/layer,..."
     )
+    parser.add_argument(
+        "--separate-pca-umap",
+        action="store_true",
+        help="PCA and UMAP as two jobs, as before rule embed_pca_umap",
+    )
     parser.add_argument("--jobs-per-rule", type=int, default=7, help="per-layer jobs of each rule in the run")
     args = parser.parse_args()
     from layeratlas.config import load_config  # the schema's defaults, as the workflow sees them
@@ -190,7 +214,8 @@ def main() -> None:
         (out / "logs").mkdir()
         for pair in args.layers.split(","):
             model, layer = pair.split("/")
-            for rule, spec in layer_jobs(args.run, out, config, model, layer).items():
+            jobs = layer_jobs(args.run, out, config, model, layer, merge_pca_umap=not args.separate_pca_umap)
+            for rule, spec in jobs.items():
                 if wanted and rule.split(":")[0] not in wanted:
                     continue
                 times = [run_job(rule, spec, out, config, args.run) for _ in range(args.repeat)]

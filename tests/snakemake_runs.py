@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,12 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
     rows = [line.split() for line in table.strip().splitlines()[2:]]
     return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def job_blocks(dry_run_output: str) -> list[tuple[str, str]]:
+    """The planned jobs of a dry run as (rule, its printed block: input, output, log, ...)."""
+    blocks = re.split(r"^(?:local)?rule (\w+):$", dry_run_output, flags=re.M)
+    return list(zip(blocks[1::2], [b.split("\n\n")[0] for b in blocks[2::2]], strict=True))
 
 
 def expected_outputs(config: dict) -> list[str]:

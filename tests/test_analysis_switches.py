@@ -83,14 +83,17 @@ def test_class_variance_and_cluster_quality_each_run_without_the_other(tmp_path)
     the other off, and class variance alone reads no embedding (a new perplexity does not rerun it)."""
     variance = _dry_run(tmp_path, {**SUITE_OFF, "variance": True}, f"{LAYER}/class_variance_summary.json")
     assert job_counts(variance)["class_separation"] == 1
-    assert "embed_features" not in job_counts(variance) and "cluster_quality.json" not in variance
+    assert not {"embed_features", "embed_pca_umap"} & job_counts(variance).keys()
+    assert "cluster_quality.json" not in variance
     assert f"{LAYER}/class_variance_heatmap.png" in variance
 
     cluster = {**SUITE_OFF, "variance": False, "cluster_quality": True}
     jobs = _jobs(tmp_path, cluster)
     assert jobs["class_separation"] == N_LAYERS and jobs["embed_features"] > 0
     out = _dry_run(tmp_path, cluster, f"{LAYER}/cluster_quality.json")
-    assert job_counts(out)["class_separation"] == 1 and job_counts(out)["embed_features"] == 3
+    # its three maps: t-SNE's job (thumbnails off), and PCA with UMAP in one (rule embed_pca_umap)
+    assert job_counts(out)["class_separation"] == 1 and job_counts(out)["embed_features"] == 1
+    assert job_counts(out)["embed_pca_umap"] == 1
     assert "class_variance_summary.json" not in out and "intra_class_variance.png" not in out
 
     both = _dry_run(tmp_path, {**SUITE_OFF, "variance": True, "cluster_quality": True})

@@ -15,7 +15,7 @@ import yaml
 from layeratlas.export import build_extractor
 from layeratlas.models.zoo import load_checkpoint
 from tests.conftest import DEFAULT_CONFIG, ROOT, TINY_CONFIG
-from tests.snakemake_runs import expected_outputs, job_counts, snakemake
+from tests.snakemake_runs import expected_outputs, job_blocks, job_counts, snakemake
 
 # The rules of workflow/rules/analysis.smk (those defined only while their analyses are on included).
 ANALYSIS_RULES = set(re.findall(r"^\s*rule (\w+):", (ROOT / "workflow/rules/analysis.smk").read_text(), re.M))
@@ -29,21 +29,30 @@ def test_default_config_dag_builds(tmp_path):
     counts = job_counts(out)
     assert counts["export_model"] == n_models and counts["extract_features"] == n_models
     assert counts["train_model"] == sum(1 for m in config["models"].values() if m.get("train"))
-    # issue 22: a thumbnail map is drawn by its embedding's job (rule embed_features_thumbnails)
-    thumbnails = [e for e in ["tsne"] if e in config["analyses"]["embeddings"]]  # the schema's default
-    assert counts["embed_features_thumbnails"] == n_layers * len(thumbnails)
-    assert counts["embed_features"] == n_layers * (len(config["analyses"]["embeddings"]) - len(thumbnails))
-    assert "thumbnail_map" not in counts
-    # issue 22: a layer's analysis.smk jobs are its embeddings, one probe job (probes, neural collapse, the
-    # Adam linear layer) and one class-separation job (class variance, cluster quality): was 4 besides
+    # issue 22: a thumbnail map is drawn by its embedding's job (t-SNE's, the schema's default thumbnails:
+    # rule embed_features_thumbnails), and a layer's PCA and UMAP maps share a job (rule embed_pca_umap)
+    assert config["analyses"]["embeddings"] == ["pca", "tsne", "umap"]
+    assert counts["embed_features_thumbnails"] == n_layers and counts["embed_pca_umap"] == n_layers
+    assert "embed_features" not in counts and "thumbnail_map" not in counts
+    shared = [_field(block, "output") for rule, block in job_blocks(out) if rule == "embed_pca_umap"]
+    for model, spec in config["models"].items():
+        for layer in spec["layers"]:
+            base = f"results/analysis/digits/{model}/{layer}/embedding_"
+            (outputs,) = [o for o in shared if f"{base}pca.parquet" in o]  # one job, with UMAP's map too
+            assert outputs == [f"{base}{e}.{x}" for e in ("pca", "umap") for x in ("parquet", "png")]
+    embedding_rules = {"embed_pca_umap", "embed_features_thumbnails"}
+    logs = [_field(block, "log") for rule, block in job_blocks(out) if rule in embedding_rules]
+    assert len(logs) == 2 * n_layers and all(len(log) == 1 for log in logs)  # one log a job
+    assert len({log[0] for log in logs}) == len(logs)
+    # issue 22: a layer's analysis.smk jobs are its two embedding jobs, one probe job (probes, neural
+    # collapse, the Adam linear layer) and one class-separation job (class variance, cluster quality): was 7
     per_layer = {rule: n for rule, n in counts.items() if rule in ANALYSIS_RULES and n >= n_layers}
     assert per_layer == {
-        "embed_features": counts["embed_features"],
-        "embed_features_thumbnails": counts["embed_features_thumbnails"],
+        "embed_pca_umap": n_layers,
+        "embed_features_thumbnails": n_layers,
         "layer_probes": n_layers,
         "class_separation": n_layers,
     }
-    assert sum(per_layer.values()) == n_layers * (len(config["analyses"]["embeddings"]) + 2)
     # issue 22: every table page in one job (was a job per page, then one per layer), the comparisons' page
     # by the job that makes its table; a trained model's figures in one job
     assert not counts.keys() & {"html_table", "layer_tables", "comparisons_table", "plot_test_predictions"}
@@ -54,6 +63,12 @@ def test_default_config_dag_builds(tmp_path):
     assert all(counts[f"inspect_layers_{m}"] == len(config["datasets"]) for m in config["models"])
     # ... which, for the first dataset, also draws the model's filters and layer table (was inspect_network)
     assert len(config["datasets"]) == 1 and not any(r.startswith("inspect_network") for r in counts)
+
+
+def _field(block: str, name: str) -> list[str]:
+    """A field of a dry run's job block (output, log, ...) as its list of paths."""
+    line = next(line for line in block.splitlines() if line.strip().startswith(f"{name}:"))
+    return line.split(":", 1)[1].strip().split(", ")
 
 
 def test_the_longest_chain_goes_first(tmp_path):
@@ -167,16 +182,56 @@ def test_tiny_run_is_complete_and_reports(tiny_run):
     assert "embedding_tsne.png" in html and "class_variance_heatmap.png" in html and "history.png" in html
 
 
-def test_tiny_run_changed_perplexity_reruns_only_the_tsne_maps(tiny_run, tmp_path):
-    """Issue 22: a t-SNE map's job also draws its thumbnail map; a changed perplexity still reruns only the
-    t-SNE maps among the embeddings (and what reads them), never PCA or UMAP."""
+# What reads the embedding maps (besides the thumbnail maps drawn in their jobs): cluster quality (and
+# class variance, in its job), the explorer, the atlas and comparisons (the t-SNE map in the tiny config,
+# and the summary and class variance), and what reads those in turn.
+MAP_READERS = {
+    "class_separation",
+    "embedding_explorer",
+    "report_atlas",
+    "report_compare",
+    "summarize_layers",
+    "plot_metrics_vs_depth",
+    "comparisons",
+    "study_tables",
+    "front_page",
+    "all",
+}
+
+
+def _changed_run(tiny_run, tmp_path, method: str, key: str, value) -> dict[str, int]:
+    """The jobs a dry run of the finished tiny run plans with analyses.<method>.<key> = value."""
     config = yaml.safe_load(TINY_CONFIG.read_text())
-    config["analyses"]["tsne"]["perplexity"] += 2
-    path = tmp_path / "perplexity.yaml"
+    config["analyses"][method][key] = value
+    path = tmp_path / f"{method}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))  # Snakemake compares params in key order
     counts = job_counts(snakemake(tiny_run, "--dry-run", "--cores", "1", "--configfile", str(path)).stdout)
-    assert counts["embed_features_thumbnails"] == sum(len(m["layers"]) for m in config["models"].values())
-    assert "embed_features" not in counts and "train_model" not in counts
+    return {rule: n for rule, n in counts.items() if rule != "total"}
+
+
+def test_tiny_run_changed_perplexity_reruns_only_the_tsne_maps(tiny_run, tmp_path):
+    """Issue 22: a t-SNE map's job also draws its thumbnail map, and PCA and UMAP share a job; a changed
+    perplexity still reruns only the t-SNE maps among the embeddings (and what reads them), never PCA or
+    UMAP."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    n_layers = sum(len(m["layers"]) for m in config["models"].values())
+    counts = _changed_run(
+        tiny_run, tmp_path, "tsne", "perplexity", config["analyses"]["tsne"]["perplexity"] + 2
+    )
+    assert counts["embed_features_thumbnails"] == n_layers and counts["class_separation"] == n_layers
+    assert counts.keys() - {"embed_features_thumbnails"} <= MAP_READERS  # nor probes, PCA, UMAP, training
+
+
+def test_tiny_run_changed_umap_options_rerun_the_shared_pca_umap_jobs(tiny_run, tmp_path):
+    """Issue 22: UMAP's options are params of the job it shares with PCA (PCA, ~0.1 s, recomputed too:
+    everything that reads the PCA map reads the UMAP one); t-SNE's jobs are not rerun."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    n_layers = sum(len(m["layers"]) for m in config["models"].values())
+    counts = _changed_run(
+        tiny_run, tmp_path, "umap", "n_neighbors", config["analyses"]["umap"]["n_neighbors"] + 2
+    )
+    assert counts["embed_pca_umap"] == n_layers and counts["class_separation"] == n_layers
+    assert counts.keys() - {"embed_pca_umap"} <= MAP_READERS  # no t-SNE job
 
 
 def test_tiny_run_jobs_sleep_while_they_wait(tiny_run):

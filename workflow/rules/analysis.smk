@@ -1,5 +1,7 @@
 # Per-layer analyses (embeddings, class variance, classifiers, cluster quality, neural collapse, linear layer
 # curves, thumbnail maps), per-dataset ones (pixel baselines, CKA) and the summary across everything.
+from layeratlas.config import atlas_embedding
+
 ANALYSES = config["analyses"]
 # NC3/NC4 read the linear probe's weights, so neural collapse fits the linear probe even with probes off.
 _CLASSIFIERS = list(ANALYSES["probes"]["classifiers"]) if ANALYSES["probes"]["enabled"] else []
@@ -18,6 +20,19 @@ _THUMBNAILS = (
     else []
 )
 _NO_MATCH = "(?!)"
+
+# PCA and UMAP of a layer in one job: a PCA job was ~1.2 CPU-s, ~0.9 of it start-up and imports the UMAP
+# job pays anyway, for ~0.1 s of SVD (issue 22). Only where it costs no resumability: neither map gets a
+# thumbnail map, and nothing reads the PCA map without the UMAP one (cluster quality and the explorer
+# read every map; the atlas and the comparisons read one, so not while that one is PCA). Changing UMAP's
+# options then recomputes the PCA too; t-SNE keeps its own job, so a new perplexity reruns only the t-SNE
+# maps and what reads them. Otherwise each map keeps a job of its own (rules embed_features*).
+_PCA_WITH_UMAP = (
+    {"pca", "umap"} <= set(EMBEDDINGS)
+    and not {"pca", "umap"} & set(_THUMBNAILS)
+    and atlas_embedding(config) != "pca"
+)
+_SHARED = ["pca", "umap"] if _PCA_WITH_UMAP else []
 
 
 rule embed_features:
@@ -38,7 +53,7 @@ rule embed_features:
     benchmark:
         "results/benchmarks/embed_features/{dataset}/{model}/{layer}/{embedding}.tsv"
     wildcard_constraints:
-        embedding=_one_of([e for e in ("pca", "tsne", "umap") if e not in _THUMBNAILS]) or _NO_MATCH,
+        embedding=_one_of([e for e in ("pca", "tsne", "umap") if e not in _THUMBNAILS + _SHARED]) or _NO_MATCH,
     conda:
         "../envs/layeratlas.yaml"
     threads: 1
@@ -95,6 +110,49 @@ rule embed_features_thumbnails:
         },
     script:
         "../../scripts/embed_features.py"
+
+
+if _PCA_WITH_UMAP:
+
+    rule embed_pca_umap:
+        input:
+            features="results/features/{dataset}/{model}",
+            dataset=lambda wildcards: dataset_files(wildcards.dataset),
+        output:
+            # no {embedding} wildcard here: each map's caption names its embedding itself
+            pca_table="results/analysis/{dataset}/{model}/{layer}/embedding_pca.parquet",
+            pca_figure=report(
+                "results/analysis/{dataset}/{model}/{layer}/embedding_pca.png",
+                caption="../report/embedding_pca.rst",
+                category="{model}",
+                subcategory="{layer}",
+                labels=_labels("pca", "maps"),
+            ),
+            umap_table="results/analysis/{dataset}/{model}/{layer}/embedding_umap.parquet",
+            umap_figure=report(
+                "results/analysis/{dataset}/{model}/{layer}/embedding_umap.png",
+                caption="../report/embedding_umap.rst",
+                category="{model}",
+                subcategory="{layer}",
+                labels=_labels("umap", "maps"),
+            ),
+        log:
+            "logs/embed_pca_umap/{dataset}/{model}/{layer}.log",
+        benchmark:
+            "results/benchmarks/embed_pca_umap/{dataset}/{model}/{layer}.tsv"
+        conda:
+            "../envs/layeratlas.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        params:
+            split=config["analyses"]["split"],
+            # each map's options by name (the schema gives PCA none): UMAP's rerun this job
+            options={e: config["analyses"].get(e, {}) for e in _SHARED},
+            seed=config["seed"],
+        script:
+            "../../scripts/embed_features.py"
 
 
 # A layer's classifiers in one job: the probes, neural collapse (NC3/NC4 read the linear probe just
