@@ -318,22 +318,22 @@ def _activation_maps(
     )
     resized = _resize(images[chosen], size)
     maps = layer_maps(traced, preprocess(torch.from_numpy(np.ascontiguousarray(images[chosen]))), layer)
-    layout = inspection_plots.SharedLayout()  # the images' figures differ in data only: one layout
+    # the images' figures differ mostly in data: one figure redrawn, one layout
+    figures = inspection_plots.ActivationFigures(options["channels"], maps.relu)
     with _atomic_dir(activations_dir) as tmp:
         for i, position in enumerate(chosen):
             sid, label = int(sample_ids[position]), int(labels[position])
             shape = "x".join(map(str, maps.post.shape[1:]))
             title = f"{where}: sample {sid} (class {class_names[label]}), output {shape}"
-            fig = inspection_plots.activation_figure(
-                resized[i],
-                maps.post[i],
-                None if maps.pre is None else maps.pre[i],
-                options["channels"],
-                title,
-                maps.relu,
-            )
-            plots.save_figure(layout.apply(fig), tmp / f"sample{sid}.png")
-    log.info("%s: activation maps of %d images (pre-ReLU: %s)", where, len(chosen), maps.relu or "none")
+            fig = figures.figure(resized[i], maps.post[i], None if maps.pre is None else maps.pre[i], title)
+            plots.save_figure(fig, tmp / f"sample{sid}.png")
+    log.info(
+        "%s: activation maps of %d images in %d figures (pre-ReLU: %s)",
+        where,
+        len(chosen),
+        figures.created,
+        maps.relu or "none",
+    )
     if options["images"] == "first_of_each_class" and len(chosen) < len(np.unique(labels)):
         log.info(
             "%s: the first image of the first %d of %d classes only (inspection.max_classes); list sample "
@@ -387,7 +387,7 @@ def _patches(
     fig = inspection_plots.patches_figure(
         patches, top.score, f"Top patches: {where}", note, searched=len(images)
     )
-    plots.save_figure(fig, patches_figure)
+    plots.save_figure(inspection_plots.lay_out(fig), patches_figure)
     log.info("%s: top patches written (%s)", where, rf)
 
 
