@@ -328,7 +328,7 @@ def _activation_maps(
             fig = figures.figure(resized[i], maps.post[i], None if maps.pre is None else maps.pre[i], title)
             plots.save_figure(fig, tmp / f"sample{sid}.png")
     log.info(
-        "%s: activation maps of %d images in %d figures (pre-ReLU: %s)",
+        "%s: activation maps of %d images from %d figure(s) (pre-ReLU: %s)",
         where,
         len(chosen),
         figures.created,
