@@ -212,7 +212,8 @@ def lay_out(fig: Figure, dpi: int = DPI) -> Figure:
     draws it once. (With an engine, even "none", a placeholder, saving draws it twice: first with drawing
     switched off, to run the engine; that draw still resamples every image and lays out every text, a
     third of an activation figure's saving, issue 22.) As ``Figure.draw`` runs the engine: after fitting
-    every axes to its aspect."""
+    every axes to its aspect. Saved again at another resolution (``save_figure``'s retry of a PNG over
+    the report's budget), the figure keeps this layout."""
     engine = fig.get_layout_engine()
     if engine is None:
         return fig
@@ -284,7 +285,9 @@ class ActivationFigures:
         that may be the same figure with other data."""
         if np.asarray(post).ndim == 1:
             self.created += 1
-            return self.layout.apply(_vector_figure(image, post, pre, title, self.relu))
+            # laid out alone: their tick labels follow the data, so a stored layout never fits (0 of 10
+            # in the default run) and SharedLayout's key (every tick label) would cost 0.06 CPU-s each
+            return lay_out(_vector_figure(image, post, pre, title, self.relu), self.layout.dpi)
         panels, signed = _activation_panels(post, pre, self.channels, self.relu)
         shown = _input_image(image)
         key = (shown.shape, signed, tuple((p.image.shape, p.cols, p.title) for p in panels))
