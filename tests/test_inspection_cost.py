@@ -268,18 +268,25 @@ def test_the_first_datasets_job_draws_the_models_figures_from_its_one_load(
                      np.array(["test"] * 8)),
         tmp_path / "data",
     )  # fmt: skip
-    loads = []
+    from layeratlas.inspection import layer_table
+
+    loads, fakes = [], []
     real = inspect.load_model
     monkeypatch.setattr(inspect, "load_model", lambda *a: loads.append(a[0]) or real(*a))
+    fake = layer_table.fake_shapes
+    monkeypatch.setattr(layer_table, "fake_shapes", lambda *a: fakes.append(1) or fake(*a))
     one = tmp_path / "one"
     inspect.model_inspection("g", "m", spec, None, tmp_path / "data", "test", 0, options, 1,
                              {"relu5": (one / "maps", one / "p.tsv", one / "p.png")},
                              one / "dead.tsv", one / "dead.png",
                              network=(one / "filters", one / "layers.parquet"))  # fmt: skip
     assert loads == ["m"]
+    # the table's shapes from the real pass the receptive fields take anyway (issue 22), not fake tensors
+    assert fakes == []
     assert (one / "dead.png").is_file() and (one / "p.png").is_file()
     apart = tmp_path / "apart"
     inspect.network_figures("m", spec, None, 0, options, apart / "filters", apart / "layers.parquet")
+    assert fakes == [1]  # alone: fake tensors, no oneDNN set-up for one pass
     assert (apart / "layers.tsv").read_text() == (one / "layers.tsv").read_text()
     assert len((one / "layers.tsv").read_text().splitlines()) > 10  # every layer of the small CNN
     grids = sorted(p.name for p in (one / "filters").glob("*.png"))

@@ -102,15 +102,26 @@ def network_figures(
     _network_figures(_network(model, spec, checkpoint, seed), model, options, filters_dir, layer_table)
 
 
+def _example(net: tuple) -> torch.Tensor:
+    """One blank image as the network takes it."""
+    _, preprocess, size, channels = net
+    return preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
+
+
 def _network_figures(
-    net: tuple, model: str, options: Mapping[str, Any], filters_dir: Pathish, layer_table: Pathish
+    net: tuple,
+    model: str,
+    options: Mapping[str, Any],
+    filters_dir: Pathish,
+    layer_table: Pathish,
+    measured: tuple[dict, dict] | None = None,
 ) -> None:
+    """``network_figures`` from a loaded network (``measured``: its shapes of ``_example``, if known)."""
     from layeratlas.inspection import filters
     from layeratlas.inspection.layer_table import layer_shape_table
 
-    traced, preprocess, size, channels = net
-    example = preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
-    table = layer_shape_table(traced, example)
+    traced, _, size, _ = net
+    table = layer_shape_table(traced, _example(net), measured)
     write_table(table, layer_table)
     log.info("%s: %d layers at %dx%d", model, table.height, size, size)
 
@@ -207,9 +218,16 @@ def model_inspection(
     per-model outputs ride on one of its dataset's jobs (issue 22: a job of their own paid torch's
     import and the load again, ~4 of its ~5.6 CPU-s)."""
     net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
+    measured = None
     if network is not None:
-        _network_figures(net, model, options, *network)
-    _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure))
+        from layeratlas.inspection.layer_table import shapes
+
+        # The layer table and the layers' receptive fields read the same shapes: one real pass. (The
+        # table alone takes them from fake tensors, to spare a first real pass's oneDNN set-up; a job
+        # with layers pays that set-up anyway, and fake tensors cost more, issue 22.)
+        measured = shapes(net[0], _example(net)) if layers else None
+        _network_figures(net, model, options, *network, measured=measured)
+    _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure), measured)
 
 
 def dead_units(
@@ -240,11 +258,13 @@ def _inspect(
     options: Mapping[str, Any],
     layers: Mapping[str, tuple[Pathish, Pathish, Pathish]],
     dead: tuple[Pathish, Pathish] | None,
+    measured: tuple[dict, dict] | None = None,
 ) -> None:
     """Activation maps and top patches of ``layers``, and the dead units (to ``dead``: table, figure)
-    when asked. The searched images go through the network once for all of them: the deepest layer's
-    pass computes the shallower ones' maps and every ReLU's (issue 22: a pass per layer and one more for
-    the dead units cost EfficientNet-Lite0 three passes where one does)."""
+    when asked (``measured``: the network's ``shapes`` of ``_example``, if known). The searched images
+    go through the network once for all of them: the deepest layer's pass computes the shallower ones'
+    maps and every ReLU's (issue 22: a pass per layer and one more for the dead units cost
+    EfficientNet-Lite0 three passes where one does)."""
     from layeratlas.inspection.dead_units import channel_maxima
     from layeratlas.inspection.graph import forward_nodes, is_activation
     from layeratlas.inspection.patches import TopUnits, update_top
@@ -280,8 +300,7 @@ def _inspect(
         from layeratlas.inspection.layer_table import shapes
         from layeratlas.inspection.receptive_field import receptive_fields
 
-        example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
-        fields = receptive_fields(traced, *shapes(traced, example))
+        fields = receptive_fields(traced, *(measured or shapes(traced, _example(net))))
     for layer, (_, patches_table, patches_figure) in layers.items():
         _patches(size, pool, pool_ids, fields[nodes[layer]],
                  f"{model} / {layer} on {dataset} ({split})", options, tops[layer],
