@@ -1,7 +1,8 @@
 """What keeps the inspection jobs cheap (issue 22), by counts and by equal outputs, never by time: the
 searched images go through the network once for every layer and the dead units; a layer's activation
-figures share one constrained layout and are pixel for pixel what their own layout draws; the layer
-table's shapes come from fake tensors and equal a real pass's."""
+figures share one constrained layout, and one figure redrawn with each image's data, pixel for pixel what
+a fresh figure draws; a figure laid out beforehand is saved with one draw; the layer table's shapes come
+from fake tensors and equal a real pass's (in the merged job, from the real pass it makes anyway)."""
 
 from __future__ import annotations
 
