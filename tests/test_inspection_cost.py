@@ -1,10 +1,12 @@
 """What keeps the inspection jobs cheap (issue 22), by counts and by equal outputs, never by time: the
 searched images go through the network once for every layer and the dead units; a layer's activation
-figures share one constrained layout and are pixel for pixel what their own layout draws; the layer
-table's shapes come from fake tensors and equal a real pass's."""
+figures share one constrained layout, and one figure redrawn with each image's data, pixel for pixel what
+a fresh figure draws; a figure laid out beforehand is saved with one draw; the layer table's shapes come
+from fake tensors and equal a real pass's (in the merged job, from the real pass it makes anyway)."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -64,6 +66,70 @@ def test_a_figure_whose_layout_texts_differ_is_laid_out_again(tmp_path):
     assert np.array_equal(_pixels(tmp_path / "long.png"), _pixels(tmp_path / "own.png"))
 
 
+def test_a_layers_activation_figures_redraw_one_figure_with_a_fresh_figures_pixels(tmp_path, monkeypatch):
+    """ActivationFigures redraws a figure with new data where only data differ (issue 22: building and
+    laying out each image's figure cost about half of writing it), builds one where the colour scale or
+    the title's line count differ, and saves each with one draw; every PNG is a fresh figure's."""
+    from matplotlib.figure import Figure
+
+    figures = inspection_plots.ActivationFigures(16, "relu2")
+    long = "m / pool1: " + "a long title " * 30
+    series = [
+        (0, False, "m / pool1: sample 3 (class 0)"),
+        (1, False, "m / pool1: sample 1234 (class 9)"),  # the first figure, redrawn
+        (2, True, "m / pool1: sample 7 (class 1)"),  # signed maps: another colour scale, its own figure
+        (3, False, "m / pool1: sample 8 (class 2)"),  # the first figure again
+        (4, False, long),  # a title of more lines takes more height: its own figure
+    ]
+    draws = []
+    real = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or real(self, renderer))
+    drawn = []
+    for i, (seed, signed, title) in enumerate(series):
+        image, post, pre = _maps(seed, signed)
+        fig = figures.figure(image, post, pre, title)
+        drawn.append(fig)
+        draws.clear()
+        plots.save_figure(fig, tmp_path / f"reused{i}.png")
+        assert len(draws) == 1, i  # a layout engine left on (even "none") makes saving draw twice
+        own = inspection_plots.activation_figure(image, post, pre, 16, title, "relu2")
+        plots.save_figure(own, tmp_path / f"own{i}.png")
+        assert np.array_equal(_pixels(tmp_path / f"reused{i}.png"), _pixels(tmp_path / f"own{i}.png")), i
+    assert figures.created == 3
+    assert drawn[1] is drawn[0] and drawn[3] is drawn[0] and drawn[2] is not drawn[0]
+    # a vector layer's bars: a figure per image (limits and titles follow the data), its own layout's pixels
+    vectors = inspection_plots.ActivationFigures(16, "relu5")
+    for i in range(2):
+        image, post, pre = _maps(i, signed=True)
+        args = (image, post[:, 0, 0] * (i + 1), pre[:, 0, 0], f"m / relu5: sample {i}")
+        plots.save_figure(vectors.figure(*args), tmp_path / f"bars{i}.png")
+        plots.save_figure(
+            inspection_plots.activation_figure(*args[:3], 16, args[3], "relu5"), tmp_path / "own.png"
+        )
+        assert np.array_equal(_pixels(tmp_path / f"bars{i}.png"), _pixels(tmp_path / "own.png")), i
+    assert vectors.created == 2
+
+
+def test_a_figure_laid_out_beforehand_is_drawn_once_with_the_same_pixels(tmp_path, monkeypatch):
+    """lay_out runs a figure's layout engine and removes it: saving draws once, not twice, and the pixels
+    are those the engine gives when saving runs it (the top patches figure: 64 images, a legend)."""
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    patches = [[rng.random((5, 5, 3)) for _ in range(3)] for _ in range(2)]
+    patches[0][1][0, 0] = plots.OUTSIDE_IMAGE  # padding: the figure's legend says what the orange is
+    scores = np.array([[3.0, 2.0, 1.0], [0.5, 0.0, -1.0]])
+    draws = []
+    real = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or real(self, renderer))
+    for name, prepare in (("own", lambda f: f), ("laid_out", inspection_plots.lay_out)):
+        fig = prepare(inspection_plots.patches_figure(patches, scores, "Top patches: m / conv1", "note"))
+        draws.clear()
+        plots.save_figure(fig, tmp_path / f"{name}.png")
+        assert len(draws) == (1 if name == "laid_out" else 2), name
+    assert np.array_equal(_pixels(tmp_path / "own.png"), _pixels(tmp_path / "laid_out.png"))
+
+
 def test_fake_shapes_equal_a_real_pass():
     traced = trace(SmallCNN(num_classes=10).eval(), uses_timm=False)
     x = torch.rand(1, 1, 28, 28)
@@ -95,7 +161,7 @@ def test_fake_shapes_fall_back_to_a_real_pass():
 
 
 def test_one_pass_of_the_searched_images_serves_every_layer_and_the_dead_units(
-    tmp_path, tiny_config, monkeypatch
+    tmp_path, tiny_config, monkeypatch, caplog
 ):
     """model_inspection's top patches of two layers and its dead units: one forward per batch of the
     searched images (not one per layer and one more), and the same tables as a job per output."""
@@ -127,8 +193,12 @@ def test_one_pass_of_the_searched_images_serves_every_layer_and_the_dead_units(
         layer: (one / layer / "maps", one / layer / "p.tsv", one / layer / "p.png")
         for layer in spec["layers"]
     }
-    inspect.model_inspection("g", "m", spec, None, tmp_path / "data", "test", 0, options, 1,
-                             paths, one / "dead.tsv", one / "dead.png")  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="layeratlas"):
+        inspect.model_inspection("g", "m", spec, None, tmp_path / "data", "test", 0, options, 1,
+                                 paths, one / "dead.tsv", one / "dead.png")  # fmt: skip
+    # a layer's maps of its 2 images from one figure (pre-ReLU maps are signed in both); bars one each
+    assert "m / pool1 on g (test): activation maps of 2 images from 1 figure(s)" in caplog.text
+    assert "m / relu5 on g (test): activation maps of 2 images from 2 figure(s)" in caplog.text
     # the maps of the 2 chosen images (one pass per layer), then the 10 searched images in batches of 4
     # once for both layers and the ReLUs (a pass per layer and one for the dead units made it 2 + 3 x 3)
     assert calls == [2, 2, 4, 4, 2]
@@ -199,18 +269,25 @@ def test_the_first_datasets_job_draws_the_models_figures_from_its_one_load(
                      np.array(["test"] * 8)),
         tmp_path / "data",
     )  # fmt: skip
-    loads = []
+    from layeratlas.inspection import layer_table
+
+    loads, fakes = [], []
     real = inspect.load_model
     monkeypatch.setattr(inspect, "load_model", lambda *a: loads.append(a[0]) or real(*a))
+    fake = layer_table.fake_shapes
+    monkeypatch.setattr(layer_table, "fake_shapes", lambda *a: fakes.append(1) or fake(*a))
     one = tmp_path / "one"
     inspect.model_inspection("g", "m", spec, None, tmp_path / "data", "test", 0, options, 1,
                              {"relu5": (one / "maps", one / "p.tsv", one / "p.png")},
                              one / "dead.tsv", one / "dead.png",
                              network=(one / "filters", one / "layers.parquet"))  # fmt: skip
     assert loads == ["m"]
+    # the table's shapes from the real pass the receptive fields take anyway (issue 22), not fake tensors
+    assert fakes == []
     assert (one / "dead.png").is_file() and (one / "p.png").is_file()
     apart = tmp_path / "apart"
     inspect.network_figures("m", spec, None, 0, options, apart / "filters", apart / "layers.parquet")
+    assert fakes == [1]  # alone: fake tensors, no oneDNN set-up for one pass
     assert (apart / "layers.tsv").read_text() == (one / "layers.tsv").read_text()
     assert len((one / "layers.tsv").read_text().splitlines()) > 10  # every layer of the small CNN
     grids = sorted(p.name for p in (one / "filters").glob("*.png"))

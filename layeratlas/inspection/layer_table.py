@@ -59,11 +59,14 @@ def _size(values: tuple[float, float]) -> str:
     return "x".join(str(int(v)) for v in values)
 
 
-def layer_shape_table(traced: TracedModel, x: torch.Tensor) -> pl.DataFrame:
+def layer_shape_table(
+    traced: TracedModel, x: torch.Tensor, measured: tuple[dict, dict] | None = None
+) -> pl.DataFrame:
     """One row per operation in forward order, for one input ``x`` (1, C, H, W): layer name (as
     ``layeratlas layers`` prints it), kind, input and output shape (without the batch axis), parameters
-    of the module, and the receptive field (pixels of the model's input) and stride of one output unit."""
-    in_shapes, out_shapes = fake_shapes(traced, x)
+    of the module, and the receptive field (pixels of the model's input) and stride of one output unit.
+    ``measured``: ``shapes`` of ``x`` where a caller has them already (else from fake tensors)."""
+    in_shapes, out_shapes = measured or fake_shapes(traced, x)
     fields = receptive_fields(traced, in_shapes, out_shapes)
     rows = []
     for node in traced.compute_nodes():

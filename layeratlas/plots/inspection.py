@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -113,6 +115,43 @@ def _tiles(maps: np.ndarray, channels: int) -> np.ndarray:
     return np.asarray(maps, dtype=np.float64)[:channels]
 
 
+class _Panel(NamedTuple):
+    """A panel of maps in an activation figure: its title, its mosaic, the mosaic's tile grid."""
+
+    title: str
+    image: np.ndarray
+    cols: int
+    rows: int
+    tile: tuple[int, int]
+
+
+def _activation_panels(
+    post: np.ndarray, pre: np.ndarray | None, channels: int, relu: str | None
+) -> tuple[list[_Panel], bool]:
+    """The panels of an activation figure (before the ReLU, when given; after it): the first ``channels``
+    maps, each divided by its largest |response| over both panels; and whether any map is signed (a
+    colour scale around zero)."""
+    panels = [("after " + relu if relu else "output", _tiles(post, channels))]
+    if pre is not None:
+        panels.insert(0, ("before " + (relu or "ReLU"), _tiles(pre, channels)))
+    scale = np.max([np.abs(t).reshape(len(t), -1).max(axis=1) for _, t in panels], axis=0)
+    scale = np.where(scale > 0, scale, 1.0)[:, None, None]
+    signed = any((t < 0).any() for _, t in panels)
+    out = []
+    for name, tiles in panels:
+        cols = _square_side(len(tiles))
+        out.append(
+            _Panel(
+                f"{name}: first {len(tiles)} channels",
+                mosaic(tiles / scale, cols=cols),
+                cols,
+                math.ceil(len(tiles) / cols),
+                tiles.shape[1:],
+            )  # fmt: skip
+        )
+    return out, signed
+
+
 def activation_figure(
     image: np.ndarray, post: np.ndarray, pre: np.ndarray | None, channels: int, title: str, relu: str | None
 ) -> Figure:
@@ -123,12 +162,10 @@ def activation_figure(
     magnitudes compare across units."""
     if np.asarray(post).ndim == 1:
         return _vector_figure(image, post, pre, title, relu)
-    panels = [("after " + relu if relu else "output", _tiles(post, channels))]
-    if pre is not None:
-        panels.insert(0, ("before " + (relu or "ReLU"), _tiles(pre, channels)))
-    scale = np.max([np.abs(t).reshape(len(t), -1).max(axis=1) for _, t in panels], axis=0)
-    scale = np.where(scale > 0, scale, 1.0)[:, None, None]
-    signed = any((t < 0).any() for _, t in panels)
+    return _map_figure(image, *_activation_panels(post, pre, channels, relu), title)
+
+
+def _map_figure(image: np.ndarray, panels: list[_Panel], signed: bool, title: str) -> Figure:
     fig, axes = plt.subplots(
         1,
         len(panels) + 1,
@@ -137,18 +174,17 @@ def activation_figure(
         gridspec_kw={"width_ratios": [0.6] + [1.0] * len(panels)},
     )
     _input_panel(axes[0], image)
-    for ax, (name, tiles) in zip(axes[1:], panels, strict=True):
-        cols = _square_side(len(tiles))
+    for ax, panel in zip(axes[1:], panels, strict=True):
         im = _show(
             ax,
-            mosaic(tiles / scale, cols=cols),
+            panel.image,
             cmap=DIVERGING if signed else SEQUENTIAL,
             vmin=-1 if signed else 0,
             vmax=1,
         )
-        _index_axes(ax, tiles.shape[1:], cols, math.ceil(len(tiles) / cols), 1,
-                    "channel: column", "channel: row start", cols)  # fmt: skip
-        set_title(ax, f"{name}: first {len(tiles)} channels", fontsize=8)
+        _index_axes(ax, panel.tile, panel.cols, panel.rows, 1,
+                    "channel: column", "channel: row start", panel.cols)  # fmt: skip
+        set_title(ax, panel.title, fontsize=8)
     colorbar(fig, im, axes[1:], "response / the channel's largest |response| (per channel)", shrink=0.8)
     suptitle(fig, title)
     return fig
@@ -171,6 +207,28 @@ def _layout_key(fig: Figure) -> tuple:
     return (tuple(fig.get_size_inches()), title.count("\n") if title else None, axes)
 
 
+def lay_out(fig: Figure, dpi: int = DPI) -> Figure:
+    """``fig`` laid out by its layout engine at the resolution it is saved at, and left without one: saving
+    draws it once. (With an engine, even "none", a placeholder, saving draws it twice: first with drawing
+    switched off, to run the engine; that draw still resamples every image and lays out every text, a
+    third of an activation figure's saving, issue 22.) As ``Figure.draw`` runs the engine: after fitting
+    every axes to its aspect. Saved again at another resolution (``save_figure``'s retry of a PNG over
+    the report's budget), the figure keeps this layout."""
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return fig
+    before = fig.get_dpi()
+    fig.set_dpi(dpi)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        locator = ax.get_axes_locator()
+        ax.apply_aspect(locator(ax, renderer) if locator else None)
+    engine.execute(fig)
+    fig.set_dpi(before)
+    fig.set_layout_engine(None)
+    return fig
+
+
 class SharedLayout:
     """One constrained layout for a series of figures alike but for their data (a layer's activation
     maps of ten images): laying a figure out costs about a third of drawing it. ``apply`` lays a figure
@@ -188,10 +246,7 @@ class SharedLayout:
         key = _layout_key(fig)
         stored = self._layouts.get(key)
         if stored is None:
-            dpi = fig.get_dpi()
-            fig.set_dpi(self.dpi)
-            fig.draw_without_rendering()
-            fig.set_dpi(dpi)
+            lay_out(fig, self.dpi)
             title = fig._suptitle  # noqa: SLF001 (constrained layout moves it; matplotlib has no getter)
             stored = (
                 [(a.get_position(original=True), a.get_anchor(), a.get_box_aspect()) for a in fig.axes],
@@ -206,14 +261,63 @@ class SharedLayout:
             if stored[1] is not None:
                 fig._suptitle.set_position(stored[1])  # noqa: SLF001
             self.reused += 1
-        fig.set_layout_engine("none")  # laid out: saving must not lay it out again
+        fig.set_layout_engine(None)  # laid out (see lay_out)
         return fig
 
 
-def _input_panel(ax: Axes, image: np.ndarray) -> None:
+class ActivationFigures:
+    """A layer's activation figures (``activation_figure``) of a series of images, drawn with as few
+    figures as their differences allow. Building and laying out a figure cost about half of writing one
+    (issue 22), and the figures of one layer differ mostly in data: where a figure of the same make was
+    drawn before (input and mosaic shapes, colour scale signed or not, a title of as many lines), it
+    takes the new input image, mosaics and title and is saved again, the same pixels as a fresh figure
+    (tests compare them). Otherwise a fresh figure is built and laid out (``SharedLayout``). Bars of a
+    vector layer are always drawn fresh: their axis limits, tick labels and titles follow the data."""
+
+    def __init__(self, channels: int, relu: str | None, dpi: int = DPI) -> None:
+        self.channels, self.relu = channels, relu
+        self.layout = SharedLayout(dpi)
+        self.created = 0  # figures built (tests count them)
+        self._figures: dict[tuple, tuple[Figure, int, tuple[float, float]]] = {}
+
+    def figure(self, image: np.ndarray, post: np.ndarray, pre: np.ndarray | None, title: str) -> Figure:
+        """The laid-out figure of one image. Save it (``save_figure``) before asking for the next image's:
+        that may be the same figure with other data."""
+        if np.asarray(post).ndim == 1:
+            self.created += 1
+            # laid out alone: their tick labels follow the data, so a stored layout never fits (0 of 10
+            # in the default run) and SharedLayout's key (every tick label) would cost 0.06 CPU-s each
+            return lay_out(_vector_figure(image, post, pre, title, self.relu), self.layout.dpi)
+        panels, signed = _activation_panels(post, pre, self.channels, self.relu)
+        shown = _input_image(image)
+        key = (shown.shape, signed, tuple((p.image.shape, p.cols, p.title) for p in panels))
+        if key in self._figures:
+            fig, lines, position = self._figures[key]
+            suptitle(fig, title)
+            text = fig._suptitle  # noqa: SLF001 (as in SharedLayout: matplotlib has no getter)
+            if text.get_text().count("\n") == lines:  # the same layout: only the data change
+                text.set_position(position)  # suptitle put it back where constrained layout started it
+                FigureCanvasAgg(fig)  # saving closed it (to pyplot: a bare canvas); one to draw on again
+                fig.axes[0].get_images()[0].set_data(shown)
+                for ax, panel in zip(fig.axes[1:], panels, strict=False):
+                    ax.get_images()[0].set_data(np.ma.masked_invalid(panel.image))
+                return fig
+        fig = self.layout.apply(_map_figure(image, panels, signed, title))
+        self.created += 1
+        text = fig._suptitle  # noqa: SLF001
+        self._figures[key] = (fig, text.get_text().count("\n"), text.get_position())
+        return fig
+
+
+def _input_image(image: np.ndarray) -> np.ndarray:
+    """An input image (H, W, C uint8) as the input panel shows it: a grey one as (H, W)."""
     image = np.asarray(image)
-    gray = image.shape[-1] == 1
-    ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def _input_panel(ax: Axes, image: np.ndarray) -> None:
+    gray = np.asarray(image).shape[-1] == 1
+    ax.imshow(_input_image(image), cmap="gray" if gray else None, vmin=0, vmax=255)
     ax.set_axis_off()
     ax.set_title("input (as the network sees it)", fontsize=8)
 

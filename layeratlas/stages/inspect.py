@@ -102,15 +102,26 @@ def network_figures(
     _network_figures(_network(model, spec, checkpoint, seed), model, options, filters_dir, layer_table)
 
 
+def _example(net: tuple) -> torch.Tensor:
+    """One blank image as the network takes it."""
+    _, preprocess, size, channels = net
+    return preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
+
+
 def _network_figures(
-    net: tuple, model: str, options: Mapping[str, Any], filters_dir: Pathish, layer_table: Pathish
+    net: tuple,
+    model: str,
+    options: Mapping[str, Any],
+    filters_dir: Pathish,
+    layer_table: Pathish,
+    measured: tuple[dict, dict] | None = None,
 ) -> None:
+    """``network_figures`` from a loaded network (``measured``: its shapes of ``_example``, if known)."""
     from layeratlas.inspection import filters
     from layeratlas.inspection.layer_table import layer_shape_table
 
-    traced, preprocess, size, channels = net
-    example = preprocess(torch.zeros(1, size, size, channels, dtype=torch.uint8))
-    table = layer_shape_table(traced, example)
+    traced, _, size, _ = net
+    table = layer_shape_table(traced, _example(net), measured)
     write_table(table, layer_table)
     log.info("%s: %d layers at %dx%d", model, table.height, size, size)
 
@@ -145,7 +156,7 @@ def _network_figures(
                     f"columns: their first {tiles.shape[1]} of {weight.shape[1]} input channels"
                 )
                 fig = inspection_plots.filter_grid(tiles, title, note, per_channel=True)
-            plots.save_figure(fig, tmp / f"{name}.png")
+            plots.save_figure(inspection_plots.lay_out(fig), tmp / f"{name}.png")
             log.info("filters of %s / %s: %s", model, name, shape)
 
 
@@ -207,9 +218,16 @@ def model_inspection(
     per-model outputs ride on one of its dataset's jobs (issue 22: a job of their own paid torch's
     import and the load again, ~4 of its ~5.6 CPU-s)."""
     net, data = _loaded(model, spec, checkpoint, seed, dataset_dir, split, threads)
+    measured = None
     if network is not None:
-        _network_figures(net, model, options, *network)
-    _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure))
+        from layeratlas.inspection.layer_table import shapes
+
+        # The layer table and the layers' receptive fields read the same shapes: one real pass. (The
+        # table alone takes them from fake tensors, to spare a first real pass's oneDNN set-up; a job
+        # with layers pays that set-up anyway, and fake tensors cost more, issue 22.)
+        measured = shapes(net[0], _example(net)) if layers else None
+        _network_figures(net, model, options, *network, measured=measured)
+    _inspect(net, data, dataset, model, split, seed, options, layers, (dead_table, dead_figure), measured)
 
 
 def dead_units(
@@ -240,11 +258,13 @@ def _inspect(
     options: Mapping[str, Any],
     layers: Mapping[str, tuple[Pathish, Pathish, Pathish]],
     dead: tuple[Pathish, Pathish] | None,
+    measured: tuple[dict, dict] | None = None,
 ) -> None:
     """Activation maps and top patches of ``layers``, and the dead units (to ``dead``: table, figure)
-    when asked. The searched images go through the network once for all of them: the deepest layer's
-    pass computes the shallower ones' maps and every ReLU's (issue 22: a pass per layer and one more for
-    the dead units cost EfficientNet-Lite0 three passes where one does)."""
+    when asked (``measured``: the network's ``shapes`` of ``_example``, if known). The searched images
+    go through the network once for all of them: the deepest layer's pass computes the shallower ones'
+    maps and every ReLU's (issue 22: a pass per layer and one more for the dead units cost
+    EfficientNet-Lite0 three passes where one does)."""
     from layeratlas.inspection.dead_units import channel_maxima
     from layeratlas.inspection.graph import forward_nodes, is_activation
     from layeratlas.inspection.patches import TopUnits, update_top
@@ -280,8 +300,7 @@ def _inspect(
         from layeratlas.inspection.layer_table import shapes
         from layeratlas.inspection.receptive_field import receptive_fields
 
-        example = preprocess(torch.zeros(1, size, size, images.shape[-1], dtype=torch.uint8))
-        fields = receptive_fields(traced, *shapes(traced, example))
+        fields = receptive_fields(traced, *(measured or shapes(traced, _example(net))))
     for layer, (_, patches_table, patches_figure) in layers.items():
         _patches(size, pool, pool_ids, fields[nodes[layer]],
                  f"{model} / {layer} on {dataset} ({split})", options, tops[layer],
@@ -318,22 +337,22 @@ def _activation_maps(
     )
     resized = _resize(images[chosen], size)
     maps = layer_maps(traced, preprocess(torch.from_numpy(np.ascontiguousarray(images[chosen]))), layer)
-    layout = inspection_plots.SharedLayout()  # the images' figures differ in data only: one layout
+    # the images' figures differ mostly in data: one figure redrawn, one layout
+    figures = inspection_plots.ActivationFigures(options["channels"], maps.relu)
     with _atomic_dir(activations_dir) as tmp:
         for i, position in enumerate(chosen):
             sid, label = int(sample_ids[position]), int(labels[position])
             shape = "x".join(map(str, maps.post.shape[1:]))
             title = f"{where}: sample {sid} (class {class_names[label]}), output {shape}"
-            fig = inspection_plots.activation_figure(
-                resized[i],
-                maps.post[i],
-                None if maps.pre is None else maps.pre[i],
-                options["channels"],
-                title,
-                maps.relu,
-            )
-            plots.save_figure(layout.apply(fig), tmp / f"sample{sid}.png")
-    log.info("%s: activation maps of %d images (pre-ReLU: %s)", where, len(chosen), maps.relu or "none")
+            fig = figures.figure(resized[i], maps.post[i], None if maps.pre is None else maps.pre[i], title)
+            plots.save_figure(fig, tmp / f"sample{sid}.png")
+    log.info(
+        "%s: activation maps of %d images from %d figure(s) (pre-ReLU: %s)",
+        where,
+        len(chosen),
+        figures.created,
+        maps.relu or "none",
+    )
     if options["images"] == "first_of_each_class" and len(chosen) < len(np.unique(labels)):
         log.info(
             "%s: the first image of the first %d of %d classes only (inspection.max_classes); list sample "
@@ -387,7 +406,7 @@ def _patches(
     fig = inspection_plots.patches_figure(
         patches, top.score, f"Top patches: {where}", note, searched=len(images)
     )
-    plots.save_figure(fig, patches_figure)
+    plots.save_figure(inspection_plots.lay_out(fig), patches_figure)  # one draw, not two
     log.info("%s: top patches written (%s)", where, rf)
 
 
@@ -409,7 +428,7 @@ def _dead_units(
     result = dead_unit_table({traced.names[n]: maxima[n] for n in relus}, kinds)
     write_table(result, table)
     title = f"Dead units: {where}" if relus else f"{model} has no ReLU layer"
-    plots.save_figure(inspection_plots.dead_units_figure(result, title), figure)
+    plots.save_figure(inspection_plots.lay_out(inspection_plots.dead_units_figure(result, title)), figure)
     log.info(
         "%s: %d of %d channels dead",
         where,
