@@ -110,26 +110,6 @@ def test_a_layers_activation_figures_redraw_one_figure_with_a_fresh_figures_pixe
     assert vectors.created == 2
 
 
-def test_a_figure_laid_out_beforehand_is_drawn_once_with_the_same_pixels(tmp_path, monkeypatch):
-    """lay_out runs a figure's layout engine and removes it: saving draws once, not twice, and the pixels
-    are those the engine gives when saving runs it (the top patches figure: 64 images, a legend)."""
-    from matplotlib.figure import Figure
-
-    rng = np.random.default_rng(0)
-    patches = [[rng.random((5, 5, 3)) for _ in range(3)] for _ in range(2)]
-    patches[0][1][0, 0] = plots.OUTSIDE_IMAGE  # padding: the figure's legend says what the orange is
-    scores = np.array([[3.0, 2.0, 1.0], [0.5, 0.0, -1.0]])
-    draws = []
-    real = Figure.draw
-    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or real(self, renderer))
-    for name, prepare in (("own", lambda f: f), ("laid_out", inspection_plots.lay_out)):
-        fig = prepare(inspection_plots.patches_figure(patches, scores, "Top patches: m / conv1", "note"))
-        draws.clear()
-        plots.save_figure(fig, tmp_path / f"{name}.png")
-        assert len(draws) == (1 if name == "laid_out" else 2), name
-    assert np.array_equal(_pixels(tmp_path / "own.png"), _pixels(tmp_path / "laid_out.png"))
-
-
 def test_fake_shapes_equal_a_real_pass():
     traced = trace(SmallCNN(num_classes=10).eval(), uses_timm=False)
     x = torch.rand(1, 1, 28, 28)

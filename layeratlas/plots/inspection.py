@@ -25,6 +25,7 @@ from layeratlas.plots import (
     OUTSIDE_IMAGE,
     SEQUENTIAL,
     colorbar,
+    lay_out,
     prefer_palette,
     set_title,
     suptitle,
@@ -205,28 +206,6 @@ def _layout_key(fig: Figure) -> tuple:
         for ax in fig.axes
     )
     return (tuple(fig.get_size_inches()), title.count("\n") if title else None, axes)
-
-
-def lay_out(fig: Figure, dpi: int = DPI) -> Figure:
-    """``fig`` laid out by its layout engine at the resolution it is saved at, and left without one: saving
-    draws it once. (With an engine, even "none", a placeholder, saving draws it twice: first with drawing
-    switched off, to run the engine; that draw still resamples every image and lays out every text, a
-    third of an activation figure's saving, issue 22.) As ``Figure.draw`` runs the engine: after fitting
-    every axes to its aspect. Saved again at another resolution (``save_figure``'s retry of a PNG over
-    the report's budget), the figure keeps this layout."""
-    engine = fig.get_layout_engine()
-    if engine is None:
-        return fig
-    before = fig.get_dpi()
-    fig.set_dpi(dpi)
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        locator = ax.get_axes_locator()
-        ax.apply_aspect(locator(ax, renderer) if locator else None)
-    engine.execute(fig)
-    fig.set_dpi(before)
-    fig.set_layout_engine(None)
-    return fig
 
 
 class SharedLayout:

@@ -156,7 +156,7 @@ def _network_figures(
                     f"columns: their first {tiles.shape[1]} of {weight.shape[1]} input channels"
                 )
                 fig = inspection_plots.filter_grid(tiles, title, note, per_channel=True)
-            plots.save_figure(inspection_plots.lay_out(fig), tmp / f"{name}.png")
+            plots.save_figure(fig, tmp / f"{name}.png")
             log.info("filters of %s / %s: %s", model, name, shape)
 
 
@@ -406,7 +406,7 @@ def _patches(
     fig = inspection_plots.patches_figure(
         patches, top.score, f"Top patches: {where}", note, searched=len(images)
     )
-    plots.save_figure(inspection_plots.lay_out(fig), patches_figure)  # one draw, not two
+    plots.save_figure(fig, patches_figure)
     log.info("%s: top patches written (%s)", where, rf)
 
 
@@ -428,7 +428,7 @@ def _dead_units(
     result = dead_unit_table({traced.names[n]: maxima[n] for n in relus}, kinds)
     write_table(result, table)
     title = f"Dead units: {where}" if relus else f"{model} has no ReLU layer"
-    plots.save_figure(inspection_plots.lay_out(inspection_plots.dead_units_figure(result, title)), figure)
+    plots.save_figure(inspection_plots.dead_units_figure(result, title), figure)
     log.info(
         "%s: %d of %d channels dead",
         where,
