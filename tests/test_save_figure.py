@@ -96,6 +96,10 @@ def _families(rng: np.random.Generator) -> dict:  # noqa: C901 - one small facto
     )  # fmt: skip
     patches = [[rng.random((5, 5, 3)) for _ in range(3)] for _ in range(2)]
     patches[0][1][0, 0] = plots.OUTSIDE_IMAGE  # padding: the figure's legend says what the orange is
+    k = plots.MANY_CLASSES + 10
+    many_names = [f"a long class name {i}" for i in range(k)]
+    many = {f"probe{i}": rng.integers(0, 5, size=(k, k)) + np.diag([20] * k) for i in range(2)}
+    labels_many = np.arange(60) % k
     return {
         "class_scatter": lambda: embeddings.class_scatter(coords, labels, names, "a map", xlabel="t-SNE 1"),
         "thumbnail_map": lambda: embeddings.thumbnail_map(
@@ -106,6 +110,13 @@ def _families(rng: np.random.Generator) -> dict:  # noqa: C901 - one small facto
         ),
         "variance_heatmap": lambda: classes.variance_heatmap(rng.random((6, 6)) + 1, names, "variances"),
         "accuracy_curves": lambda: layers.accuracy_curves(history, "curves"),
+        # study scale (over MANY_CLASSES): clustered orders, a pairs panel, thinned ticks, no legends
+        "confusion_grid_many": lambda: classes.confusion_grid(
+            many, many_names, "confusions", dict.fromkeys(many, 0.5)
+        ),
+        "thumbnail_map_many": lambda: embeddings.thumbnail_map(
+            coords, images, labels_many, "thumbnails", class_names=many_names
+        ),
         "patches_figure": lambda: inspection.patches_figure(
             patches, np.array([[3.0, 2.0, 1.0], [0.5, 0.0, -1.0]]), "Top patches: m / conv1", "note"
         ),
