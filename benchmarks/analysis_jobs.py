@@ -1,6 +1,6 @@
 """CPU seconds of the analysis rules' jobs, one fresh interpreter per job, on a finished run's features.
 
-    python benchmarks/analysis_jobs.py --run DIR [--repeat 3] [--rules embed_pca_umap,linear_adam]
+    python benchmarks/analysis_jobs.py --run DIR [--repeat 3] [--rules embed_pca_umap,class_separation]
 
 Each job runs its rule's script (scripts/<rule>.py) as Snakemake would: a fresh interpreter, Snakemake's
 script preamble imported, a ``snakemake`` object with the job's input, output, params, wildcards and
@@ -73,8 +73,13 @@ def layer_jobs(
             "params": {"split": a["split"], "options": a.get(emb, {}), "seed": config["seed"]},
             "wildcards": {**wc, "embedding": emb},
         }
-    jobs["class_variance"] = {
-        "input": {"features": feats, "dataset": data},
+    # Rule class_separation: class variance and cluster quality in one job (session 7)
+    jobs["class_separation"] = {
+        "input": {
+            "features": feats,
+            "dataset": data,
+            "embeddings": [str(base / f"embedding_{e}.parquet") for e in a["embeddings"]],
+        },
         "output": {
             k: str(o / v)
             for k, v in {
@@ -82,12 +87,20 @@ def layer_jobs(
                 "intra_tsv": "intra.tsv",
                 "inter": "inter.parquet",
                 "inter_tsv": "inter.tsv",
-                "summary": "cv.json",
+                "variance_summary": "cv.json",
                 "heatmap": "cv.png",
                 "intra_bar": "intra.png",
+                "cluster_table": "cq.parquet",
+                "cluster_table_tsv": "cq.tsv",
+                "cluster_summary": "cq.json",
             }.items()
         },
-        "params": {"split": a["split"], "resamples": a["bootstrap"]["resamples"], "seed": config["seed"]},
+        "params": {
+            "split": a["split"],
+            "embeddings": a["embeddings"],
+            "seed": config["seed"],
+            "resamples": a["bootstrap"]["resamples"],
+        },
         "wildcards": wc,
     }
     probes = {**a["probes"], "classifiers": list(a["probes"]["classifiers"])}
@@ -106,43 +119,20 @@ def layer_jobs(
                 "nc_table": "nc.parquet",
                 "nc_table_tsv": "nc.tsv",
                 "nc_summary": "nc.json",
+                # the Adam-trained linear layer (analyses.linear_adam), in this job since session 7
+                "adam_table": "adam.parquet",
+                "adam_table_tsv": "adam.tsv",
+                "adam_summary": "adam.json",
+                "adam_figure": "adam.png",
+                "adam_predictions": "adam_pred.parquet",
             }.items()
-        },
-        "params": {"options": probes, "seed": config["seed"], "resamples": a["bootstrap"]["resamples"]},
-        "wildcards": wc,
-    }
-    jobs["cluster_quality"] = {
-        "input": {
-            "features": feats,
-            "dataset": data,
-            "embeddings": [str(base / f"embedding_{e}.parquet") for e in a["embeddings"]],
-        },
-        "output": {
-            "table": str(o / "cq.parquet"),
-            "table_tsv": str(o / "cq.tsv"),
-            "summary": str(o / "cq.json"),
         },
         "params": {
-            "split": a["split"],
-            "embeddings": a["embeddings"],
+            "options": probes,
             "seed": config["seed"],
             "resamples": a["bootstrap"]["resamples"],
+            "linear_adam": a["linear_adam"],
         },
-        "wildcards": wc,
-    }
-    jobs["linear_adam"] = {
-        "input": {"features": feats},
-        "output": {
-            k: str(o / v)
-            for k, v in {
-                "table": "adam.parquet",
-                "table_tsv": "adam.tsv",
-                "summary": "adam.json",
-                "figure": "adam.png",
-                "predictions": "adam_pred.parquet",
-            }.items()
-        },
-        "params": {"options": a["linear_adam"], "seed": config["seed"]},
         "wildcards": wc,
     }
     # Rule embed_features_thumbnails (this code): the map's job draws its thumbnail map too; before it,
