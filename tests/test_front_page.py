@@ -503,6 +503,26 @@ def test_a_model_at_chance_is_said_so_first_and_gets_no_layer_conclusions():
     assert "1.3% [" in models["digits"]["models"][0] and "loss 4.605" in models["digits"]["models"][0]
 
 
+def test_the_overall_ranking_says_which_of_its_cells_belong_to_a_model_at_chance():
+    """A model whose training ended at chance gets no layer conclusions, yet its layers' features can still
+    top the overall ranking (a frozen pretrained prefix): the ranking names them with that caveat."""
+    config, summary, comparisons = _study()
+    found = front_page.findings(summary, config, comparisons=comparisons)
+    named = [
+        c["model"]
+        for c in found["datasets"]["digits"]["best"]["top"] + found["datasets"]["digits"]["best"]["lower"]
+    ]
+    model = named[0]
+    plain = front_page.finding_sentences(found)["digits"]["best"]
+    assert "ended at chance" not in plain
+    training = {model: {"test_accuracy": 0.1, "test_loss": 2.30}}  # its own head: at chance (10 classes)
+    found = front_page.findings(summary, config, comparisons=comparisons, training=training)
+    sentences = front_page.finding_sentences(found)["digits"]
+    assert sentences["models"][0].startswith(f"{model} did not learn")
+    note = "its model's training ended at chance (above): the probe measures this layer's features"
+    assert sentences["best"].count(note) == named.count(model) >= 1
+
+
 def test_depth_profile_puts_layers_at_relative_depth_with_whiskers():
     _, summary, _ = _study()
     fig = layer_plots.depth_profile(summary)

@@ -774,12 +774,30 @@ def model_sentence(entry: Mapping[str, Any], dataset: str, chance: float | None 
     return "; ".join(parts) + "." + how
 
 
-def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> str:
-    """The overall best (model, layer) cells: named only where a test supports them."""
+def _chance_note(why: Mapping[str, Any]) -> str:
+    """What a cell of a model at chance (``findings``' ``at_chance``) means where the overall ranking names
+    it: its layers are still measured by the probe, but its own conclusions were withheld above."""
+    if why["why"] == "training":
+        return (
+            "its model's training ended at chance (above): the probe measures this layer's features, not "
+            "what that training taught"
+        )
+    return "its model's features are at chance (above)"
+
+
+def best_sentence(
+    best: Mapping[str, Any] | None,
+    dataset: str,
+    models: int,
+    at_chance: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The overall best (model, layer) cells: named only where a test supports them. ``at_chance``: model ->
+    why it is at chance (``findings``' per-model ``at_chance``); a cell of such a model says so."""
     if not best:
         return f"No linear-probe accuracy was computed on {dataset} (analyses.probes is off)."
+    notes = {m: f"; {_chance_note(why)}" for m, why in (at_chance or {}).items() if why}
     top = best["top"]
-    cells = ", ".join(f"{c['model']} at {c['layer']} ({_acc(c)})" for c in top)
+    cells = ", ".join(f"{c['model']} at {c['layer']} ({_acc(c)}{notes.get(c['model'], '')})" for c in top)
     if models == 1:
         return f"One model on {dataset}, so its best layers above are the best overall."
     if not best["tested"]:
@@ -799,7 +817,8 @@ def best_sentence(best: Mapping[str, Any] | None, dataset: str, models: int) -> 
         for c in tested
     )
     lower = ", ".join(
-        f"{c['model']} at {c['layer']} ({_acc(c)}; {_discordant(c['test'])})" for c in best["lower"]
+        f"{c['model']} at {c['layer']} ({_acc(c)}; {_discordant(c['test'])}{notes.get(c['model'], '')})"
+        for c in best["lower"]
     )
     lower = f" Lower: {lower}." if lower else ""
     how = f" Tests: {_how(best)}."
@@ -1048,7 +1067,12 @@ def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 (seeded_sentence if e.get("runs") else model_sentence)(e, dataset, chance)
                 for e in f["per_model"]
             ],
-            "best": best_sentence(f["best"], dataset, f.get("models", len(f["per_model"]))),
+            "best": best_sentence(
+                f["best"],
+                dataset,
+                f.get("models", len(f["per_model"])),
+                at_chance={e["model"]: e["at_chance"] for e in f["per_model"] if e.get("at_chance")},
+            ),
             "pairs": pairs,
         }
     return out
