@@ -162,19 +162,28 @@ Span = tuple[float, float, list[str]]
 def concurrency(found: list[Job], cores: int) -> tuple[dict[int, float], list[Span]]:
     """Seconds from the first job's start to the last one's end during which 0, 1, ... jobs ran (capped at
     ``cores``), and the spans of at least 2 s with fewer jobs than ``cores`` (start and end, relative to
-    the first start, with the rules running): where the run's wall time exceeds its CPU seconds / cores."""
-    edges = sorted({t for j in found for t in (j.start, j.end)})
-    first = edges[0]
+    the first start, with the rules running): where the run's wall time exceeds its CPU seconds / cores.
+    One sweep over the jobs' starts and ends (a study has thousands of jobs)."""
+    events = sorted((t, i) for i, j in enumerate(found) for t in (j.start, j.end))
+    first = events[0][0]
     seconds: dict[int, float] = defaultdict(float)
     spans: list[Span] = []
-    for a, b in zip(edges, edges[1:], strict=False):
-        running = [j.rule for j in found if j.start <= a and j.end >= b]
+    running: dict[int, str] = {}
+    for k, (t, i) in enumerate(events):
+        if i in running:  # its end (a job starts before it ends)
+            del running[i]
+        else:
+            running[i] = found[i].rule
+        if k + 1 == len(events) or events[k + 1][0] == t:
+            continue  # more starts and ends at this instant
+        a, b = t - first, events[k + 1][0] - first
         seconds[min(len(running), cores)] += b - a
         if len(running) < cores:
-            if spans and abs(spans[-1][1] - (a - first)) < 1e-6 and spans[-1][2] == running:
-                spans[-1] = (spans[-1][0], b - first, running)
+            rules = [running[i] for i in sorted(running)]  # in the order the jobs started
+            if spans and abs(spans[-1][1] - a) < 1e-6 and spans[-1][2] == rules:
+                spans[-1] = (spans[-1][0], b, rules)
             else:
-                spans.append((a - first, b - first, running))
+                spans.append((a, b, rules))
     return dict(seconds), [s for s in spans if s[1] - s[0] >= 2]
 
 

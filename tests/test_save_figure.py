@@ -79,7 +79,7 @@ def test_matplotlib_writes_the_png_once_no_read_back(tmp_path, monkeypatch):
     assert (tmp_path / "f.png").stat().st_size > 0
 
 
-def _families(rng: np.random.Generator) -> dict:  # noqa: C901 - one small factory per figure family
+def _families(rng: np.random.Generator) -> dict:
     """Figures of the families whose layout differs: outside legends, image boxes, colour bars beside
     several panels, hidden panels, annotated cells, a grid of images with a legend of the padding."""
     import polars as pl

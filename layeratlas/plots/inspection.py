@@ -264,9 +264,9 @@ class ActivationFigures:
         that may be the same figure with other data."""
         if np.asarray(post).ndim == 1:
             self.created += 1
-            # laid out alone: their tick labels follow the data, so a stored layout never fits (0 of 10
-            # in the default run) and SharedLayout's key (every tick label) would cost 0.06 CPU-s each
-            return lay_out(_vector_figure(image, post, pre, title, self.relu), self.layout.dpi)
+            # laid out alone (by save_figure): their tick labels follow the data, so a stored layout never
+            # fits (0 of 10 in the default run) and SharedLayout's key (every tick label) costs 0.06 CPU-s
+            return _vector_figure(image, post, pre, title, self.relu)
         panels, signed = _activation_panels(post, pre, self.channels, self.relu)
         shown = _input_image(image)
         key = (shown.shape, signed, tuple((p.image.shape, p.cols, p.title) for p in panels))

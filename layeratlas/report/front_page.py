@@ -1071,7 +1071,7 @@ def finding_sentences(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 f["best"],
                 dataset,
                 f.get("models", len(f["per_model"])),
-                at_chance={e["model"]: e["at_chance"] for e in f["per_model"] if e.get("at_chance")},
+                at_chance={e["model"]: e.get("at_chance") for e in f["per_model"]},
             ),
             "pairs": pairs,
         }
